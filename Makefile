@@ -1,0 +1,44 @@
+# Every target creates and uses the local virtualenv by itself.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+.PHONY: up test lint typecheck unit venv clean bench-overhead bench-engine system-deps
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## make up: the gateway in front of a local simulated fleet (Ctrl-C stops everything)
+up: venv
+	$(VENV)/bin/gpufleet up
+
+## make test: lint, type-check and the whole test suite
+test: venv lint typecheck
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy src
+
+# Debian packages used by benchmarks and some tests (nginx, wrk, redis-server).
+system-deps:
+	@command -v nginx >/dev/null && command -v wrk >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq nginx-light wrk >/dev/null; }
+
+bench-overhead: venv system-deps
+	$(PY) bench/overhead.py
+
+bench-engine: venv
+	$(PY) bench/engine.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results

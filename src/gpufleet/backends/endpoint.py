@@ -1,0 +1,126 @@
+"""A live replica as the gateway sees it: identity, health, load and its connection pool.
+
+``LiveEndpoint`` satisfies ``EndpointView``; routing reads it synchronously.
+Health has two inputs: active checks (``/health`` probes) and passive outlier
+detection (consecutive request failures eject the replica for a back-off that
+doubles with each ejection, capped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gpufleet.backends.connection import ConnectionPool
+from gpufleet.config import HealthConfig
+from gpufleet.types import EndpointHealth
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    """Static identity of a replica, from fleet.yaml or discovery."""
+
+    id: str
+    url: str
+    model: str
+    pool: str
+    gpu: str
+    price_usd_per_hour: float
+    adapters: frozenset[str] = frozenset()
+
+
+class LiveEndpoint:
+    """One replica's live state. Mutated only by the gateway's event loop."""
+
+    def __init__(self, spec: EndpointSpec, health: HealthConfig):
+        self.spec = spec
+        self._health_config = health
+        parts = urlsplit(spec.url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.base_path = parts.path.rstrip("/")
+        self.host_header = f"{self.host}:{self.port}".encode()
+        self.pool_connections = ConnectionPool(spec.id, self.host, self.port)
+        self.models = frozenset({spec.model})
+        self.health = EndpointHealth.STARTING
+        self.draining = False
+        self.num_in_flight = 0
+        self.num_waiting = 0.0
+        self.num_running = 0.0
+        self.kv_usage = 0.0
+        self.metrics_age_s = float("inf")
+        self.consecutive_failures = 0
+        self.num_ejections = 0
+        self.ejected_until = 0.0
+
+    # EndpointView ---------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def url(self) -> str:
+        return self.spec.url
+
+    @property
+    def adapters(self) -> frozenset[str]:
+        return self.spec.adapters
+
+    @property
+    def pool(self) -> str:
+        return self.spec.pool
+
+    @property
+    def gpu(self) -> str:
+        return self.spec.gpu
+
+    @property
+    def price_usd_per_hour(self) -> float:
+        return self.spec.price_usd_per_hour
+
+    @property
+    def routable(self) -> bool:
+        return self.health is EndpointHealth.HEALTHY and not self.draining
+
+    # passive outlier detection ----------------------------------------------------
+    def record_success(self) -> None:
+        """A request succeeded: the failure streak and the ejection back-off reset."""
+        self.consecutive_failures = 0
+        self.num_ejections = 0
+
+    def record_failure(self, now_s: float) -> bool:
+        """Count a failed request; returns True when this failure ejected the replica."""
+        self.consecutive_failures += 1
+        config = self._health_config
+        if self.consecutive_failures < config.eject_after_failures:
+            return False
+        backoff_s = min(config.eject_base_s * 2**self.num_ejections, config.eject_max_s)
+        self.num_ejections += 1
+        self.consecutive_failures = 0
+        self.ejected_until = now_s + backoff_s
+        self.health = EndpointHealth.EJECTED
+        return True
+
+    # active health checks ------------------------------------------------------------
+    def record_probe(self, ok: bool, now_s: float) -> None:
+        """Apply one ``/health`` probe result. An ejected replica stays out until its
+        back-off ends, then needs a passing probe to come back."""
+        if self.health is EndpointHealth.EJECTED and now_s < self.ejected_until:
+            return
+        self.health = EndpointHealth.HEALTHY if ok else EndpointHealth.UNHEALTHY
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "model": self.spec.model,
+            "pool": self.pool,
+            "gpu": self.gpu,
+            "state": "draining" if self.draining else self.health.value,
+            "in_flight": self.num_in_flight,
+            "num_waiting": self.num_waiting,
+            "num_running": self.num_running,
+            "kv_usage": self.kv_usage,
+            "metrics_age_s": None if self.metrics_age_s == float("inf") else self.metrics_age_s,
+            "consecutive_failures": self.consecutive_failures,
+        }

@@ -1,0 +1,296 @@
+"""fleet.yaml: one validated description of the fleet.
+
+The schema *is* the frozen dataclasses below; pydantic validates them at the
+edge (``load_config``), rejecting unknown keys and bad values with the key path
+and a one-line reason. Environment variables override file values:
+``GPUFLEET__GATEWAY__PORT=9000`` sets ``gateway.port``; list items are
+addressed by index (``GPUFLEET__POOLS__0__PRICE_USD_PER_GPU_HOUR=2.5``); values
+are parsed as YAML scalars.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+
+from gpufleet.errors import ConfigError
+
+ENV_PREFIX = "GPUFLEET__"
+_STRICT = ConfigDict(extra="forbid")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+]
+Url = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    __pydantic_config__ = _STRICT
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    max_body_bytes: PositiveInt = 4 * 1024 * 1024
+    access_log: str = "-"
+    """'-' for stdout, 'off', or a file path. JSON lines, never prompt text."""
+    debug_header: bool = False
+    """Honour ``x-gpufleet-debug: 1`` by returning the routing decision in headers."""
+    admin_enabled: bool = True
+    shutdown_grace_s: NonNegativeFloat = 10.0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    __pydantic_config__ = _STRICT
+
+    name: Name
+    aliases: tuple[Name, ...] = ()
+    context_length: PositiveInt = 8192
+    lora_adapters: tuple[Name, ...] = ()
+    spec: str | None = None
+    """Catalog id of the model's architecture (engine model, planner); defaults to ``name``."""
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    __pydantic_config__ = _STRICT
+
+    kind: Literal["kubernetes"]
+    namespace: str = "default"
+    selector: dict[str, str] = field(default_factory=dict)
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """Replicas of one model in one pool. Without ``endpoints`` they are started
+    locally as simulated engines by ``gpufleet up``."""
+
+    __pydantic_config__ = _STRICT
+
+    model: Name
+    replicas: NonNegativeInt = 1
+    endpoints: tuple[Url, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    __pydantic_config__ = _STRICT
+
+    name: Name
+    gpu: Name
+    gpus_per_replica: PositiveInt = 1
+    capacity: Literal["on-demand", "spot"] = "on-demand"
+    price_usd_per_gpu_hour: NonNegativeFloat = 0.0
+    labels: dict[str, str] = field(default_factory=dict)
+    deployments: tuple[DeploymentConfig, ...] = ()
+    discovery: DiscoveryConfig | None = None
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    __pydantic_config__ = _STRICT
+
+    name: Name
+    weight: NonNegativeFloat = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    __pydantic_config__ = _STRICT
+
+    filters: tuple[PluginConfig, ...] = (
+        PluginConfig("healthy-filter"),
+        PluginConfig("model-filter"),
+    )
+    scorers: tuple[PluginConfig, ...] = (PluginConfig("least-outstanding-scorer"),)
+    picker: PluginConfig = PluginConfig("max-score-picker")
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    __pydantic_config__ = _STRICT
+
+    profile: Name = "default"
+    profiles: dict[str, ProfileConfig] = field(default_factory=lambda: {"default": ProfileConfig()})
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    __pydantic_config__ = _STRICT
+
+    connect_s: PositiveFloat = 2.0
+    first_byte_s: PositiveFloat = 120.0
+    idle_s: PositiveFloat = 60.0
+    """Longest silence between two chunks of a streamed response."""
+    total_s: PositiveFloat = 900.0
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    __pydantic_config__ = _STRICT
+
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    budget_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    """Retries allowed as a fraction of requests over ``budget_window_s`` ..."""
+    min_retries_per_s: NonNegativeFloat = 10.0
+    """... plus this floor, so a quiet gateway can still retry."""
+    budget_window_s: PositiveFloat = 10.0
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    __pydantic_config__ = _STRICT
+
+    interval_s: PositiveFloat = 2.0
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    timeout_s: PositiveFloat = 1.0
+    eject_after_failures: PositiveInt = 3
+    eject_base_s: PositiveFloat = 5.0
+    eject_max_s: PositiveFloat = 60.0
+
+
+@dataclass(frozen=True)
+class FleetConfig:
+    __pydantic_config__ = _STRICT
+
+    models: tuple[ModelConfig, ...]
+    pools: tuple[PoolConfig, ...]
+    gateway: GatewayConfig = GatewayConfig()
+    routing: RoutingConfig = RoutingConfig()
+    timeouts: TimeoutConfig = TimeoutConfig()
+    retry: RetryConfig = RetryConfig()
+    health: HealthConfig = HealthConfig()
+
+    def model_names(self) -> dict[str, str]:
+        """Every served name (canonical and alias) → canonical model name."""
+        names: dict[str, str] = {}
+        for model in self.models:
+            names[model.name] = model.name
+            for alias in model.aliases:
+                names[alias] = model.name
+        return names
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(name)
+
+
+_ADAPTER: TypeAdapter[FleetConfig] = TypeAdapter(FleetConfig)
+
+
+def parse_config(data: Any, *, source: str = "fleet.yaml") -> FleetConfig:
+    """Validate a mapping into a ``FleetConfig`` or raise ``ConfigError``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys")
+    try:
+        config = _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+    _check_references(config, source)
+    return config
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> FleetConfig:
+    """Read ``path`` (YAML), apply ``GPUFLEET__*`` overrides from ``env``, validate."""
+    source = str(path) if path else "fleet.yaml"
+    data: Any = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {_first_line(str(exc))}") from None
+    data = apply_env_overrides(data, os.environ if env is None else env)
+    return parse_config(data, source=source)
+
+
+def apply_env_overrides(data: Any, env: Mapping[str, str]) -> Any:
+    """Return ``data`` with every ``GPUFLEET__A__B=value`` applied at path a.b."""
+    for key in sorted(env):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in key[len(ENV_PREFIX) :].split("__") if part]
+        if path:
+            data = _set_path(data, path, yaml.safe_load(env[key]), key)
+    return data
+
+
+def _set_path(node: Any, path: list[str], value: Any, env_key: str) -> Any:
+    head, rest = path[0], path[1:]
+    if isinstance(node, list):
+        if not head.isdigit() or int(head) >= len(node):
+            raise ConfigError(f"{env_key}: no list item {head!r} to override")
+        items = list(node)
+        items[int(head)] = _set_path(items[int(head)], rest, value, env_key) if rest else value
+        return items
+    mapping: dict[str, Any] = dict(node) if isinstance(node, Mapping) else {}
+    mapping[head] = _set_path(mapping.get(head, {}), rest, value, env_key) if rest else value
+    return mapping
+
+
+def _check_references(config: FleetConfig, source: str) -> None:
+    names = config.model_names()
+    seen_models: set[str] = set()
+    for i, model in enumerate(config.models):
+        if model.name in seen_models:
+            raise ConfigError(f"{source}: models[{i}].name: duplicate model {model.name!r}")
+        seen_models.add(model.name)
+    if len(names) != sum(1 + len(m.aliases) for m in config.models):
+        raise ConfigError(f"{source}: models: an alias repeats a model name or another alias")
+    pool_names: set[str] = set()
+    for i, pool in enumerate(config.pools):
+        if pool.name in pool_names:
+            raise ConfigError(f"{source}: pools[{i}].name: duplicate pool {pool.name!r}")
+        pool_names.add(pool.name)
+        for j, deployment in enumerate(pool.deployments):
+            if deployment.model not in seen_models:
+                raise ConfigError(
+                    f"{source}: pools[{i}].deployments[{j}].model: unknown model "
+                    f"{deployment.model!r} (known: {', '.join(sorted(seen_models))})"
+                )
+    if config.routing.profile not in config.routing.profiles:
+        raise ConfigError(
+            f"{source}: routing.profile: no profile named {config.routing.profile!r} "
+            f"(defined: {', '.join(sorted(config.routing.profiles))})"
+        )
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = []
+    for error in exc.errors():
+        path = _format_loc(error["loc"])
+        unknown = error["type"] in ("extra_forbidden", "unexpected_keyword_argument")
+        reason = "unknown key" if unknown else error["msg"]
+        lines.append(f"{source}: {path}: {reason}")
+    return "\n".join(lines)
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text

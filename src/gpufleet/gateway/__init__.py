@@ -1,0 +1,1 @@
+"""The async glue of the data plane: admit → route → call → observe."""

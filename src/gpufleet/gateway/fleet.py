@@ -1,0 +1,137 @@
+"""The gateway's view of the fleet: live endpoints per model, and their active health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Iterable
+
+from gpufleet.backends.client import fetch
+from gpufleet.backends.endpoint import EndpointSpec, LiveEndpoint
+from gpufleet.config import FleetConfig, HealthConfig
+from gpufleet.errors import BackendError
+from gpufleet.types import EndpointHealth
+
+log = logging.getLogger("gpufleet.fleet")
+
+
+def static_endpoint_specs(config: FleetConfig) -> list[EndpointSpec]:
+    """One spec per static endpoint URL in fleet.yaml, ids ``pool/model/index``."""
+    specs = []
+    for pool in config.pools:
+        price = pool.price_usd_per_gpu_hour * pool.gpus_per_replica
+        for deployment in pool.deployments:
+            adapters = frozenset(config.model(deployment.model).lora_adapters)
+            for index, url in enumerate(deployment.endpoints):
+                specs.append(
+                    EndpointSpec(
+                        id=f"{pool.name}/{deployment.model}/{index}",
+                        url=url,
+                        model=deployment.model,
+                        pool=pool.name,
+                        gpu=pool.gpu,
+                        price_usd_per_hour=price,
+                        adapters=adapters,
+                    )
+                )
+    return specs
+
+
+class FleetState:
+    """Endpoints by model. Endpoints may come and go (discovery); lookups stay O(1)."""
+
+    def __init__(self, health: HealthConfig):
+        self._health = health
+        self.endpoints: dict[str, LiveEndpoint] = {}
+        self.by_model: dict[str, list[LiveEndpoint]] = {}
+        self._probes: dict[str, asyncio.Task[None]] = {}
+
+    def add(self, spec: EndpointSpec) -> LiveEndpoint:
+        existing = self.endpoints.get(spec.id)
+        if existing is not None:
+            return existing
+        endpoint = LiveEndpoint(spec, self._health)
+        self.endpoints[spec.id] = endpoint
+        self.by_model.setdefault(spec.model, []).append(endpoint)
+        if _loop_running():
+            self._probes[spec.id] = asyncio.get_running_loop().create_task(
+                self._probe_loop(endpoint)
+            )
+        return endpoint
+
+    def remove(self, endpoint_id: str) -> None:
+        endpoint = self.endpoints.pop(endpoint_id, None)
+        if endpoint is None:
+            return
+        self.by_model[endpoint.spec.model].remove(endpoint)
+        task = self._probes.pop(endpoint_id, None)
+        if task is not None:
+            task.cancel()
+        endpoint.pool_connections.close()
+
+    def find(self, key: str) -> LiveEndpoint | None:
+        """By id or by URL."""
+        endpoint = self.endpoints.get(key)
+        if endpoint is not None:
+            return endpoint
+        for candidate in self.endpoints.values():
+            if candidate.url.rstrip("/") == key.rstrip("/"):
+                return candidate
+        return None
+
+    def ready_models(self, models: Iterable[str]) -> dict[str, bool]:
+        return {m: any(e.routable for e in self.by_model.get(m, ())) for m in models}
+
+    async def probe_all(self) -> None:
+        """Probe every endpoint once, concurrently (used at startup)."""
+        await asyncio.gather(*(self._probe(e) for e in list(self.endpoints.values())))
+
+    async def start(self) -> None:
+        for endpoint in self.endpoints.values():
+            if endpoint.id not in self._probes:
+                self._probes[endpoint.id] = asyncio.get_running_loop().create_task(
+                    self._probe_loop(endpoint)
+                )
+
+    async def stop(self) -> None:
+        tasks = list(self._probes.values())
+        self._probes.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for endpoint in self.endpoints.values():
+            endpoint.pool_connections.close()
+
+    async def _probe_loop(self, endpoint: LiveEndpoint) -> None:
+        config = self._health
+        rng = random.Random(endpoint.id)
+        while True:
+            await asyncio.sleep(config.interval_s * (1 + config.jitter * (2 * rng.random() - 1)))
+            await self._probe(endpoint)
+
+    async def _probe(self, endpoint: LiveEndpoint) -> None:
+        before = endpoint.health
+        try:
+            status, _, _ = await fetch(
+                endpoint.pool_connections,
+                endpoint.host_header,
+                "GET",
+                endpoint.base_path + "/health",
+                self._health.timeout_s,
+            )
+            ok = status == 200
+        except BackendError:
+            ok = False
+        endpoint.record_probe(ok, time.monotonic())
+        if endpoint.health is not before and before is not EndpointHealth.STARTING:
+            log.warning("endpoint %s is now %s", endpoint.id, endpoint.health.value)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -1,0 +1,344 @@
+"""The request path: parse → resolve model → route → forward (with retries) → observe.
+
+Retries: an attempt that fails before any byte reached the client (refused,
+reset, first-byte timeout, a 5xx or 429 answer) is retried on another
+replica, at most ``retry.max_attempts`` attempts in all and only while the
+retry budget allows. A stale pooled connection is retried once on a fresh
+connection to the same replica without counting. After the first byte, a
+failure ends the stream with an error event and ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from gpufleet.api.server import Request, Responder
+from gpufleet.api.validation import ParsedRequest, parse_body
+from gpufleet.backends.connection import Timeouts
+from gpufleet.backends.endpoint import LiveEndpoint
+from gpufleet.config import FleetConfig
+from gpufleet.errors import (
+    BackendError,
+    BackendStatusError,
+    BackendUnavailable,
+    NoCapacity,
+    NotFound,
+)
+from gpufleet.gateway.access_log import AccessLog
+from gpufleet.gateway.fleet import FleetState
+from gpufleet.gateway.relay import Outcome, RelaySink, usage_from_json
+from gpufleet.gateway.retry_budget import RetryBudget
+from gpufleet.metrics import EndpointMetrics, GatewayMetrics
+from gpufleet.routing.profile import RoutingProfile
+from gpufleet.types import RouteRequest, RoutingDecision
+
+UPSTREAM_PATHS = {
+    "chat": b"/v1/chat/completions",
+    "completions": b"/v1/completions",
+    "embeddings": b"/v1/embeddings",
+}
+_SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTarget:
+    """What a requested model name resolves to."""
+
+    model: str
+    adapter: str | None
+
+
+def resolve_names(config: FleetConfig) -> dict[str, ModelTarget]:
+    """Every name a client may send → canonical model (and LoRA adapter)."""
+    names: dict[str, ModelTarget] = {}
+    for model in config.models:
+        for adapter in model.lora_adapters:
+            names[adapter] = ModelTarget(model.name, adapter)
+        for alias in (model.name, *model.aliases):
+            names[alias] = ModelTarget(model.name, None)
+    return names
+
+
+class Proxy:
+    def __init__(
+        self,
+        config: FleetConfig,
+        fleet: FleetState,
+        profile: RoutingProfile,
+        metrics: GatewayMetrics,
+        access_log: AccessLog,
+    ):
+        self.config = config
+        self.fleet = fleet
+        self.profile = profile
+        self.metrics = metrics
+        self.access_log = access_log
+        self.names = resolve_names(config)
+        self.retry_budget = RetryBudget(config.retry)
+        t = config.timeouts
+        self.timeouts = Timeouts(t.connect_s, t.first_byte_s, t.idle_s, t.total_s)
+        self._id_prefix = os.urandom(4).hex()
+        self._next_id = 0
+        self._heads: dict[tuple[str, str], bytes] = {}
+
+    def request_id(self, request: Request) -> str:
+        given = request.headers.get("x-request-id")
+        if given and len(given) <= 128 and set(given) <= _SAFE_ID:
+            return given
+        self._next_id += 1
+        return f"{self._id_prefix}-{self._next_id:x}"
+
+    async def handle(self, kind: str, request: Request, responder: Responder) -> None:
+        received = time.monotonic()
+        request_id = self.request_id(request)
+        parsed = parse_body(kind, request.body)
+        target = self.names.get(parsed.model)
+        if target is None:
+            raise NotFound(
+                f"The model `{parsed.model}` does not exist. "
+                f"Valid models: {', '.join(sorted(self.names))}.",
+                param="model",
+            )
+        route = RouteRequest(
+            model=target.model,
+            adapter=target.adapter,
+            session_key=request.headers.get("x-session-id") or parsed.user,
+            prompt_tokens=parsed.prompt_chars // 4,
+            max_tokens=parsed.max_tokens,
+        )
+        body, strip_usage = self._upstream_body(parsed, target, request.body)
+        debug = self.config.gateway.debug_header and request.headers.get("x-gpufleet-debug") == "1"
+        self.retry_budget.record_request(received)
+        record: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "request_id": request_id,
+            "path": request.path,
+            "model": target.model,
+            "stream": parsed.stream,
+        }
+        outcome = "error"
+        try:
+            outcome = await self._forward(
+                kind, route, body, strip_usage, debug, request_id, responder, record, received
+            )
+        finally:
+            record["outcome"] = outcome
+            record["e2e_ms"] = round((time.monotonic() - received) * 1000, 3)
+            self.metrics.outcome(target.model, outcome)
+            self.access_log.write(record)
+
+    def _upstream_body(
+        self, parsed: ParsedRequest, target: ModelTarget, raw: bytes
+    ) -> tuple[bytes, bool]:
+        """The body sent to the engine: the client's bytes unless the model is an alias
+        or usage must be requested on the client's behalf (then re-serialised)."""
+        rewrite = False
+        body = parsed.body
+        served = target.adapter or target.model
+        if parsed.model != served:
+            body["model"] = served
+            rewrite = True
+        strip_usage = parsed.stream and not parsed.wants_usage and parsed.kind != "embeddings"
+        if strip_usage:
+            options = dict(body.get("stream_options") or {})
+            options["include_usage"] = True
+            body["stream_options"] = options
+            rewrite = True
+        return (orjson.dumps(body) if rewrite else raw), strip_usage
+
+    async def _forward(
+        self,
+        kind: str,
+        route: RouteRequest,
+        body: bytes,
+        strip_usage: bool,
+        debug: bool,
+        request_id: str,
+        responder: Responder,
+        record: dict[str, Any],
+        received: float,
+    ) -> str:
+        tried: list[LiveEndpoint] = []
+        last_error: BackendError | None = None
+        for attempt in range(1, self.config.retry.max_attempts + 1):
+            decision = self._route(route, tried)
+            if decision is None:
+                break
+            endpoint = decision.endpoint
+            assert isinstance(endpoint, LiveEndpoint)
+            record["endpoint"] = endpoint.id
+            record["attempts"] = attempt
+            try:
+                return await self._attempt(
+                    kind, endpoint, body, strip_usage, debug, decision, request_id,
+                    responder, record, received,
+                )  # fmt: skip
+            except BackendError as exc:
+                last_error = exc
+                tried.append(endpoint)
+                self.metrics.for_endpoint(
+                    route.model, endpoint.pool, endpoint.gpu, endpoint.id
+                ).retries.inc()
+                if endpoint.record_failure(time.monotonic()):
+                    record["ejected"] = endpoint.id
+                if not self.retry_budget.try_spend(time.monotonic()):
+                    break
+        if last_error is None:
+            raise NoCapacity(f"no healthy replica serves model `{route.model}`; retry later")
+        if isinstance(last_error, BackendStatusError):
+            record["status"] = last_error.status
+            responder.send(last_error.status, _json_headers(request_id), last_error.body)
+            return "upstream_error"
+        raise last_error
+
+    def _route(self, route: RouteRequest, tried: list[LiveEndpoint]) -> RoutingDecision | None:
+        endpoints = self.fleet.by_model.get(route.model, ())
+        if tried:
+            endpoints = [e for e in endpoints if e not in tried]
+        start = time.perf_counter()
+        decision = self.profile.decide(route, endpoints)
+        self.metrics.decision_latency.labels(route.model).observe(time.perf_counter() - start)
+        return decision
+
+    async def _attempt(
+        self,
+        kind: str,
+        endpoint: LiveEndpoint,
+        body: bytes,
+        strip_usage: bool,
+        debug: bool,
+        decision: RoutingDecision,
+        request_id: str,
+        responder: Responder,
+        record: dict[str, Any],
+        received: float,
+    ) -> str:
+        children = self.metrics.for_endpoint(
+            endpoint.spec.model, endpoint.pool, endpoint.gpu, endpoint.id
+        )
+        extra = b""
+        if debug:
+            extra = b"x-gpufleet-endpoint: %s\r\nx-gpufleet-decision: %s\r\n" % (
+                endpoint.id.encode(),
+                decision.explain().encode(),
+            )
+        stream_headers = (
+            b"content-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"x-request-id: %s\r\n%s" % (request_id.encode(), extra)
+        )
+        head = self._head(kind, endpoint) + b"content-length: %d\r\nx-request-id: %s\r\n\r\n" % (
+            len(body),
+            request_id.encode(),
+        )
+        endpoint.num_in_flight += 1
+        children.in_flight.inc()
+        try:
+            result = await self._exchange(
+                endpoint, head + body, responder, stream_headers, strip_usage, children
+            )
+        finally:
+            endpoint.num_in_flight -= 1
+            children.in_flight.dec()
+        sink, value = result
+        now = time.monotonic()
+        if isinstance(value, tuple):
+            status, headers, payload = value
+            if status >= 500 or status == 429:
+                raise BackendStatusError(
+                    f"replica answered {status}",
+                    status=status,
+                    body=payload,
+                    endpoint_id=endpoint.id,
+                )
+            endpoint.record_success()
+            record["status"] = status
+            content_type = headers.get("content-type", "application/json").encode()
+            responder.send(
+                status,
+                b"content-type: %s\r\nx-request-id: %s\r\n%s"
+                % (content_type, request_id.encode(), extra),
+                payload,
+            )
+            if status == 200:
+                prompt, completion = usage_from_json(payload)
+                self._observe_usage(children, record, prompt, completion)
+                children.e2e.observe(now - received)
+                return "ok"
+            return "client_error"
+        record["status"] = 200
+        outcome = str(value)
+        if outcome == Outcome.OK:
+            endpoint.record_success()
+        elif outcome == Outcome.BROKEN:
+            endpoint.record_failure(now)
+        if sink.first_chunk_at:
+            ttft = sink.first_chunk_at - received
+            children.ttft.observe(ttft)
+            record["ttft_ms"] = round(ttft * 1000, 3)
+        self._observe_usage(children, record, sink.prompt_tokens, sink.completion_tokens)
+        children.e2e.observe(now - received)
+        return outcome
+
+    async def _exchange(
+        self,
+        endpoint: LiveEndpoint,
+        data: bytes,
+        responder: Responder,
+        stream_headers: bytes,
+        strip_usage: bool,
+        children: EndpointMetrics,
+    ) -> tuple[RelaySink, object]:
+        """Send ``data`` on a pooled connection; a stale reused connection is retried once."""
+        itl = children.itl
+        for fresh_retry in (False, True):
+            conn = await endpoint.pool_connections.acquire(self.timeouts.connect_s)
+            sink = RelaySink(
+                responder, stream_headers, strip_usage, lambda gap, _now: itl.observe(gap)
+            )
+            sink.conn = conn
+            callbacks = responder.disconnect_callbacks
+            callbacks.append(sink.client_gone)
+            try:
+                conn.send(data, sink, self.timeouts)
+                return sink, await sink.result
+            except BackendUnavailable as exc:
+                if fresh_retry or not exc.stale_connection:
+                    raise
+            finally:
+                if sink.client_gone in callbacks:
+                    callbacks.remove(sink.client_gone)
+                if not sink.result.done():
+                    conn.abort()
+        raise AssertionError("unreachable")
+
+    def _head(self, kind: str, endpoint: LiveEndpoint) -> bytes:
+        key = (kind, endpoint.id)
+        head = self._heads.get(key)
+        if head is None:
+            path = endpoint.base_path.encode() + UPSTREAM_PATHS[kind]
+            head = b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n" % (
+                path,
+                endpoint.host_header,
+            )
+            self._heads[key] = head
+        return head
+
+    @staticmethod
+    def _observe_usage(
+        children: EndpointMetrics, record: dict[str, Any], prompt: int, completion: int
+    ) -> None:
+        if prompt:
+            children.prompt_tokens.inc(prompt)
+            record["prompt_tokens"] = prompt
+        if completion:
+            children.generation_tokens.inc(completion)
+            record["completion_tokens"] = completion
+
+
+def _json_headers(request_id: str) -> bytes:
+    return b"content-type: application/json\r\nx-request-id: %s\r\n" % request_id.encode()

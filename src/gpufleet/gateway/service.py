@@ -1,0 +1,100 @@
+"""Assembles and runs one gateway process: fleet, routing profile, proxy, HTTP server.
+
+Shutdown (SIGINT/SIGTERM): stop accepting connections, let in-flight
+requests finish for up to ``gateway.shutdown_grace_s``, then close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+from gpufleet.api.app import GatewayApp
+from gpufleet.api.server import HttpServer
+from gpufleet.config import FleetConfig
+from gpufleet.gateway.access_log import AccessLog
+from gpufleet.gateway.fleet import FleetState, static_endpoint_specs
+from gpufleet.gateway.proxy import Proxy
+from gpufleet.metrics import GatewayMetrics
+from gpufleet.routing.profile import RoutingProfile
+
+log = logging.getLogger("gpufleet.gateway")
+ACCESS_LOG_FLUSH_S = 0.2
+
+
+@dataclass
+class Gateway:
+    config: FleetConfig
+    fleet: FleetState
+    proxy: Proxy
+    app: GatewayApp
+    server: HttpServer
+    port: int = 0
+
+    @classmethod
+    def build(cls, config: FleetConfig) -> Gateway:
+        fleet = FleetState(config.health)
+        for spec in static_endpoint_specs(config):
+            fleet.add(spec)
+        routing = config.routing
+        profile = RoutingProfile.from_config(routing.profile, routing.profiles[routing.profile])
+        proxy = Proxy(
+            config, fleet, profile, GatewayMetrics(), AccessLog(config.gateway.access_log)
+        )
+        app = GatewayApp(proxy)
+        server = HttpServer(app, config.gateway.max_body_bytes, app.on_handler_error)
+        return cls(config, fleet, proxy, app, server)
+
+    async def start(self, host: str, port: int) -> int:
+        await self.fleet.probe_all()
+        await self.fleet.start()
+        self.port = await self.server.start(host, port)
+        return self.port
+
+    def num_in_flight(self) -> int:
+        return sum(e.num_in_flight for e in self.fleet.endpoints.values())
+
+    async def shutdown(self) -> None:
+        self.server.stop_accepting()
+        for conn in self.server.idle_connections():
+            conn.close()
+        deadline = asyncio.get_running_loop().time() + self.config.gateway.shutdown_grace_s
+        while self.num_in_flight() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        self.server.close_all()
+        await self.fleet.stop()
+        self.proxy.access_log.close()
+
+
+async def serve(config: FleetConfig, host: str, port: int, announce: bool = True) -> None:
+    """Run a gateway until SIGINT/SIGTERM."""
+    gateway = Gateway.build(config)
+    bound = await gateway.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if announce:
+        ready = gateway.fleet.ready_models(m.name for m in config.models)
+        print(
+            f"gpufleet gateway listening on http://{host}:{bound} "
+            f"({len(gateway.fleet.endpoints)} endpoints; ready: "
+            + ", ".join(f"{m}={'yes' if ok else 'no'}" for m, ok in ready.items())
+            + ")",
+            file=sys.stderr,
+            flush=True,
+        )
+    flusher = loop.create_task(_flush_access_log(gateway))
+    await stop.wait()
+    log.warning("shutting down: draining %d in-flight requests", gateway.num_in_flight())
+    flusher.cancel()
+    await gateway.shutdown()
+
+
+async def _flush_access_log(gateway: Gateway) -> None:
+    while True:
+        await asyncio.sleep(ACCESS_LOG_FLUSH_S)
+        gateway.proxy.access_log.flush()

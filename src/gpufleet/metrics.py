@@ -1,0 +1,136 @@
+"""The gateway's own metrics, ``gpufleet_*``, defined once.
+
+Labels are low-cardinality only: model, pool, GPU type, endpoint, outcome —
+never prompts or request ids. Labelled children are cached per
+(model, endpoint) so the request path does no label lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+LATENCY_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5,
+    0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
+)  # fmt: skip
+ITL_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075,
+    0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5,
+)  # fmt: skip
+DECISION_BUCKETS_S = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2)
+ENDPOINT_LABELS = ("model", "pool", "gpu", "endpoint")
+
+
+@dataclass(slots=True)
+class EndpointMetrics:
+    """The labelled children one (model, endpoint) pair records into."""
+
+    ttft: Histogram
+    itl: Histogram
+    e2e: Histogram
+    prompt_tokens: Counter
+    generation_tokens: Counter
+    retries: Counter
+    in_flight: Gauge
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.ttft = Histogram(
+            "gpufleet_time_to_first_token_seconds",
+            "Time from request arrival at the gateway to the first streamed token.",
+            ENDPOINT_LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.itl = Histogram(
+            "gpufleet_inter_token_latency_seconds",
+            "Time between streamed chunks relayed to the client.",
+            ENDPOINT_LABELS,
+            buckets=ITL_BUCKETS_S,
+            registry=r,
+        )
+        self.e2e = Histogram(
+            "gpufleet_e2e_request_latency_seconds",
+            "Time from request arrival to the last byte of the response.",
+            ENDPOINT_LABELS,
+            buckets=LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.prompt_tokens = Counter(
+            "gpufleet_prompt_tokens",
+            "Prompt tokens of completed requests (from the engine's usage).",
+            ENDPOINT_LABELS,
+            registry=r,
+        )
+        self.generation_tokens = Counter(
+            "gpufleet_generation_tokens",
+            "Generated tokens of completed requests (from the engine's usage).",
+            ENDPOINT_LABELS,
+            registry=r,
+        )
+        self.requests = Counter(
+            "gpufleet_requests",
+            "Requests by final outcome.",
+            ("model", "outcome"),
+            registry=r,
+        )
+        self.retries = Counter(
+            "gpufleet_retries",
+            "Attempts retried on another replica after this endpoint failed before the first byte.",
+            ENDPOINT_LABELS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "gpufleet_requests_in_flight",
+            "Requests dispatched to an endpoint and not yet finished.",
+            ENDPOINT_LABELS,
+            registry=r,
+        )
+        self.decision_latency = Histogram(
+            "gpufleet_routing_decision_seconds",
+            "Time to choose an endpoint (filters, scorers, picker).",
+            ("model",),
+            buckets=DECISION_BUCKETS_S,
+            registry=r,
+        )
+        self.endpoint_healthy = Gauge(
+            "gpufleet_endpoint_healthy",
+            "1 when the endpoint may receive requests (healthy and not draining).",
+            ENDPOINT_LABELS,
+            registry=r,
+        )
+        self._children: dict[tuple[str, str], EndpointMetrics] = {}
+        self._outcomes: dict[tuple[str, str], Counter] = {}
+
+    def for_endpoint(self, model: str, pool: str, gpu: str, endpoint: str) -> EndpointMetrics:
+        key = (model, endpoint)
+        children = self._children.get(key)
+        if children is None:
+            labels = (model, pool, gpu, endpoint)
+            children = EndpointMetrics(
+                ttft=self.ttft.labels(*labels),
+                itl=self.itl.labels(*labels),
+                e2e=self.e2e.labels(*labels),
+                prompt_tokens=self.prompt_tokens.labels(*labels),
+                generation_tokens=self.generation_tokens.labels(*labels),
+                retries=self.retries.labels(*labels),
+                in_flight=self.in_flight.labels(*labels),
+            )
+            self._children[key] = children
+        return children
+
+    def outcome(self, model: str, outcome: str) -> None:
+        child = self._outcomes.get((model, outcome))
+        if child is None:
+            child = self.requests.labels(model, outcome)
+            self._outcomes[(model, outcome)] = child
+        child.inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

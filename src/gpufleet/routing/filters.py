@@ -1,0 +1,65 @@
+"""Filters: narrow the candidate endpoints of a request."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from gpufleet.routing.base import STRICT_PARAMS
+from gpufleet.types import EndpointView, RouteRequest
+
+
+@dataclass
+class HealthyFilter:
+    """Keeps endpoints that are healthy and not draining (``routable``)."""
+
+    name: str = "healthy-filter"
+    __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
+
+    def filter(
+        self, request: RouteRequest, endpoints: Sequence[EndpointView]
+    ) -> Sequence[EndpointView]:
+        return [e for e in endpoints if e.routable]
+
+
+@dataclass
+class ModelFilter:
+    """Keeps endpoints serving the request's model and, when asked for, its LoRA adapter.
+
+    ``allow_adapter_load``: also keep endpoints that serve the base model but have
+    not loaded the adapter (engines with runtime LoRA loading can load it).
+    """
+
+    allow_adapter_load: bool = False
+    name: str = "model-filter"
+    __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
+
+    def filter(
+        self, request: RouteRequest, endpoints: Sequence[EndpointView]
+    ) -> Sequence[EndpointView]:
+        model = request.model
+        matching = [e for e in endpoints if model in e.models]
+        adapter = request.adapter
+        if adapter is None:
+            return matching
+        with_adapter = [e for e in matching if adapter in e.adapters]
+        if with_adapter or not self.allow_adapter_load:
+            return with_adapter
+        return matching
+
+
+@dataclass
+class GpuClassFilter:
+    """Keeps endpoints whose GPU type is in ``gpus`` (e.g. only H100/H200 for a model)."""
+
+    gpus: tuple[str, ...] = ()
+    name: str = "gpu-class-filter"
+    __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
+
+    def filter(
+        self, request: RouteRequest, endpoints: Sequence[EndpointView]
+    ) -> Sequence[EndpointView]:
+        if not self.gpus:
+            return endpoints
+        return [e for e in endpoints if e.gpu in self.gpus]

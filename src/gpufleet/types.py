@@ -1,0 +1,116 @@
+"""Values shared by the pure policies (routing, admission) and the I/O layers.
+
+Routing reads endpoints through ``EndpointView``: a read-only protocol. The
+live gateway passes its endpoint objects (nothing mutates them during a
+synchronous routing call, so the call sees a consistent snapshot), the
+simulator passes its own, tests pass the frozen ``Endpoint`` dataclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class EndpointHealth(StrEnum):
+    HEALTHY = "healthy"
+    STARTING = "starting"
+    EJECTED = "ejected"
+    UNHEALTHY = "unhealthy"
+
+
+class EndpointView(Protocol):
+    """What routing may know about one replica."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def models(self) -> frozenset[str]: ...
+    @property
+    def adapters(self) -> frozenset[str]: ...
+    @property
+    def pool(self) -> str: ...
+    @property
+    def gpu(self) -> str: ...
+    @property
+    def price_usd_per_hour(self) -> float: ...
+    @property
+    def routable(self) -> bool:
+        """Healthy and not draining: may receive new requests."""
+        ...
+
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def num_in_flight(self) -> int:
+        """Requests the gateway has dispatched to it and not yet seen complete."""
+        ...
+
+    @property
+    def num_waiting(self) -> float:
+        """Engine-side waiting requests (scraped, burst-corrected); 0 when unknown."""
+        ...
+
+    @property
+    def num_running(self) -> float: ...
+    @property
+    def kv_usage(self) -> float:
+        """KV-cache usage in [0, 1]; 0 when unknown."""
+        ...
+
+    @property
+    def metrics_age_s(self) -> float:
+        """Seconds since the last successful scrape; inf when never scraped."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A frozen snapshot of one replica, satisfying ``EndpointView``."""
+
+    id: str
+    url: str = ""
+    models: frozenset[str] = frozenset()
+    adapters: frozenset[str] = frozenset()
+    pool: str = ""
+    gpu: str = ""
+    price_usd_per_hour: float = 0.0
+    routable: bool = True
+    draining: bool = False
+    num_in_flight: int = 0
+    num_waiting: float = 0.0
+    num_running: float = 0.0
+    kv_usage: float = 0.0
+    metrics_age_s: float = float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """What routing knows about a request: never the prompt itself, only derived keys."""
+
+    model: str
+    adapter: str | None = None
+    session_key: str | None = None
+    prompt_tokens: int = 0
+    """Estimated prompt length in tokens (≈ characters / 4 before tokenization)."""
+    max_tokens: int = 0
+    prefix_hashes: tuple[int, ...] = ()
+    """Chained hashes of the prompt's leading fixed-size blocks (prefix-aware plugins)."""
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """The chosen endpoint, ordered fallbacks, and every candidate's weighted score."""
+
+    endpoint: EndpointView
+    fallbacks: tuple[EndpointView, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    num_candidates: int = 0
+
+    def explain(self) -> str:
+        parts = [f"{eid}={score:.3f}" for eid, score in sorted(self.scores.items())]
+        return f"chose {self.endpoint.id} of {self.num_candidates}: " + " ".join(parts)

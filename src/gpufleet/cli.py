@@ -41,6 +41,42 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-c", "--config", required=True, help="path to fleet.yaml")
     serve.add_argument("--host", default=None, help="listen address (default: gateway.host)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: gateway.port)")
+    engine = commands.add_parser(
+        "engine",
+        help="run one simulated vLLM replica",
+        description=(
+            "Serve the engine model of one replica live, behind vLLM's HTTP surface "
+            "(/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics)."
+        ),
+        epilog=(
+            "examples:\n  gpufleet engine --model llama-3-8b --gpu h100 --port 8001\n"
+            "  gpufleet engine --model llama-3-70b --gpu h100 --tp 4 --speed 10"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    engine.add_argument("--model", required=True, help="catalog model id, e.g. llama-3-8b")
+    engine.add_argument("--gpu", required=True, help="catalog GPU id, e.g. h100, l40s")
+    engine.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
+    engine.add_argument("--speed", type=float, default=1.0, help="time scale (10 = 10x faster)")
+    engine.add_argument("--host", default="127.0.0.1")
+    engine.add_argument("--port", type=int, default=8000)
+    engine.add_argument(
+        "--served-model-name", action="append", default=[], help="name(s) clients use"
+    )
+    engine.add_argument("--max-model-len", type=int, default=None)
+    engine.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    engine.add_argument("--max-num-seqs", type=int, default=None)
+    engine.add_argument("--max-num-batched-tokens", type=int, default=None)
+    engine.add_argument("--lora-modules", nargs="*", default=[], help="LoRA adapter names")
+    engine.add_argument("--max-loras", type=int, default=4)
+    engine.add_argument("--speculative-k", type=int, default=0, help="draft tokens per step")
+    engine.add_argument("--speculative-alpha", type=float, default=0.7, help="acceptance rate")
+    faults = engine.add_argument_group("fault injection (tests and drills)")
+    faults.add_argument("--fail-fraction", type=float, default=0.0, help="answer 500 this often")
+    faults.add_argument("--die-after-tokens", type=int, default=0, help="exit after N tokens")
+    faults.add_argument("--hang", action="store_true", help="never answer inference requests")
+    faults.add_argument("--slow-start", type=float, default=0.0, help="/health 503 for S s")
+    faults.add_argument("--unhealthy", action="store_true", help="/health always 503")
     return parser
 
 
@@ -69,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
+    if args.command == "engine":
+        return _engine(args)
     raise AssertionError(args.command)
 
 
@@ -85,5 +123,33 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _engine(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from gpufleet.replica.faults import Faults
+    from gpufleet.replica.service import ReplicaOptions, serve_replica
+
+    options = ReplicaOptions(
+        model=args.model,
+        gpu=args.gpu,
+        tp=args.tp,
+        speed=args.speed,
+        served_model_names=tuple(args.served_model_name),
+        max_model_len=args.max_model_len,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        lora_modules=tuple(args.lora_modules),
+        max_loras=args.max_loras,
+        speculative_k=args.speculative_k,
+        speculative_alpha=args.speculative_alpha,
+        faults=Faults(
+            fail_fraction=args.fail_fraction,
+            die_after_tokens=args.die_after_tokens,
+            hang=args.hang,
+            slow_start_s=args.slow_start,
+            unhealthy=args.unhealthy,
+        ),
+    )
+    uvloop.run(serve_replica(options, args.host, args.port))
+    return 0

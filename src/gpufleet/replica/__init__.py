@@ -1,0 +1,1 @@
+"""The simulated engine served live: the engine model behind vLLM's HTTP surface."""

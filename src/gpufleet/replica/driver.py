@@ -1,0 +1,97 @@
+"""Drives the pure engine model in real time (scaled by ``speed``).
+
+Engine time advances by each step's modelled duration; the driver sleeps
+until real time catches up (``duration / speed``), then delivers the step's
+tokens to each request's listener. When the engine is idle, engine time
+jumps to the scaled wall clock, so arrivals are stamped at their real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from gpufleet.engine.engine_model import EngineModel
+from gpufleet.engine.request import EngineRequest
+
+Listener = Callable[[int, bool, int], None]
+"""(new output tokens, finished, cached prompt tokens) for one request."""
+
+
+class EngineDriver:
+    def __init__(
+        self,
+        engine: EngineModel,
+        tokenize: Callable[[str], list[int]],
+        speed: float = 1.0,
+    ):
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.engine = engine
+        self._tokenize = tokenize
+        self.speed = speed
+        self._listeners: dict[str, Listener] = {}
+        self._wake = asyncio.Event()
+        self._origin = time.monotonic()
+        self._engine_now = 0.0
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._tokenize(text) or [0]
+
+    def now(self) -> float:
+        """Engine time (seconds) corresponding to the wall clock now."""
+        return (time.monotonic() - self._origin) * self.speed
+
+    def submit(
+        self,
+        request_id: str,
+        prompt_ids: Sequence[int],
+        max_tokens: int,
+        lora: str | None,
+        listener: Listener,
+    ) -> None:
+        self._listeners[request_id] = listener
+        arrival = max(self._engine_now, self.now())
+        self.engine.add_request(
+            EngineRequest(request_id, tuple(prompt_ids), max_tokens, arrival_s=arrival, lora=lora)
+        )
+        self._wake.set()
+
+    def abort(self, request_id: str) -> None:
+        if self._listeners.pop(request_id, None) is not None:
+            self.engine.abort(request_id)
+
+    async def run(self) -> None:
+        engine = self.engine
+        while True:
+            if not engine.has_work:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._engine_now = max(self._engine_now, self.now())
+            result = engine.step(self._engine_now)
+            if result.is_idle:
+                await asyncio.sleep(0.001)
+                continue
+            cached = {rid: _cached_tokens(engine, rid)
+                      for rid in result.first_token_ids if rid in self._listeners}  # fmt: skip
+            self._engine_now += result.duration_s
+            delay = self._origin + self._engine_now / self.speed - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            finished = set(result.finished_ids)
+            listeners = self._listeners
+            for request_id, _, num_output in result.advanced:
+                listener = listeners.get(request_id)
+                if listener is None or num_output == 0:
+                    continue
+                done = request_id in finished
+                if done:
+                    del listeners[request_id]
+                listener(num_output, done, cached.get(request_id, 0))
+
+
+def _cached_tokens(engine: EngineModel, request_id: str) -> int:
+    progress = engine.request_progress(request_id)
+    return progress.num_cached_prompt_tokens if progress is not None else 0

@@ -41,6 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("-c", "--config", required=True, help="path to fleet.yaml")
     serve.add_argument("--host", default=None, help="listen address (default: gateway.host)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: gateway.port)")
+    up = commands.add_parser(
+        "up",
+        help="run a local fleet: simulated engines + the gateway",
+        description=(
+            "Start simulated engines for every deployment of the fleet that has no "
+            "endpoints, then the gateway in front of all of them. Ctrl-C stops everything."
+        ),
+        epilog="examples:\n  gpufleet up\n  gpufleet up -c my-fleet.yaml --port 9000 --speed 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    up.add_argument("-c", "--config", default=None, help="fleet.yaml (default: the example)")
+    up.add_argument("--host", default=None, help="listen address (default: gateway.host)")
+    up.add_argument("--port", type=int, default=None, help="listen port (default: gateway.port)")
+    up.add_argument("--speed", type=float, default=1.0, help="engine time scale (default 1)")
+
     engine = commands.add_parser(
         "engine",
         help="run one simulated vLLM replica",
@@ -107,6 +122,8 @@ def run_command(args: argparse.Namespace) -> int:
         return _serve(args)
     if args.command == "engine":
         return _engine(args)
+    if args.command == "up":
+        return _up(args)
     raise AssertionError(args.command)
 
 
@@ -152,4 +169,20 @@ def _engine(args: argparse.Namespace) -> int:
         ),
     )
     uvloop.run(serve_replica(options, args.host, args.port))
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    import uvloop
+
+    from gpufleet.config import load_config
+    from gpufleet.local.up import run_up
+
+    path = args.config or str(files("gpufleet") / "data" / "fleet.example.yaml")
+    config = load_config(path)
+    host = args.host or config.gateway.host
+    port = config.gateway.port if args.port is None else args.port
+    uvloop.run(run_up(config, host, port, args.speed))
     return 0

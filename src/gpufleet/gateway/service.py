@@ -10,11 +10,13 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpufleet.api.app import GatewayApp
 from gpufleet.api.server import HttpServer
 from gpufleet.config import FleetConfig
+from gpufleet.errors import GpufleetError
 from gpufleet.gateway.access_log import AccessLog
 from gpufleet.gateway.fleet import FleetState, static_endpoint_specs
 from gpufleet.gateway.proxy import Proxy
@@ -32,6 +34,7 @@ class Gateway:
     proxy: Proxy
     app: GatewayApp
     server: HttpServer
+    host: str = ""
     port: int = 0
 
     @classmethod
@@ -52,6 +55,7 @@ class Gateway:
         await self.fleet.probe_all()
         await self.fleet.start()
         self.port = await self.server.start(host, port)
+        self.host = host
         return self.port
 
     def num_in_flight(self) -> int:
@@ -69,29 +73,38 @@ class Gateway:
         self.proxy.access_log.close()
 
 
-async def serve(config: FleetConfig, host: str, port: int, announce: bool = True) -> None:
-    """Run a gateway until SIGINT/SIGTERM."""
+async def serve(
+    config: FleetConfig,
+    host: str,
+    port: int,
+    banner: Callable[[Gateway], str] | None = None,
+) -> None:
+    """Run a gateway until SIGINT/SIGTERM, then shut down gracefully."""
     gateway = Gateway.build(config)
-    bound = await gateway.start(host, port)
+    try:
+        await gateway.start(host, port)
+    except OSError as exc:
+        await gateway.fleet.stop()
+        raise GpufleetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if announce:
-        ready = gateway.fleet.ready_models(m.name for m in config.models)
-        print(
-            f"gpufleet gateway listening on http://{host}:{bound} "
-            f"({len(gateway.fleet.endpoints)} endpoints; ready: "
-            + ", ".join(f"{m}={'yes' if ok else 'no'}" for m, ok in ready.items())
-            + ")",
-            file=sys.stderr,
-            flush=True,
-        )
+    print((banner or _default_banner)(gateway), file=sys.stderr, flush=True)
     flusher = loop.create_task(_flush_access_log(gateway))
     await stop.wait()
     log.warning("shutting down: draining %d in-flight requests", gateway.num_in_flight())
     flusher.cancel()
     await gateway.shutdown()
+
+
+def _default_banner(gateway: Gateway) -> str:
+    ready = gateway.fleet.ready_models(m.name for m in gateway.config.models)
+    states = ", ".join(f"{m}={'ready' if ok else 'not ready'}" for m, ok in ready.items())
+    return (
+        f"gpufleet gateway listening on http://{gateway.host}:{gateway.port} "
+        f"({len(gateway.fleet.endpoints)} endpoints; {states})"
+    )
 
 
 async def _flush_access_log(gateway: Gateway) -> None:

@@ -1,0 +1,1 @@
+"""Local processes: simulated engines started and stopped on this machine."""

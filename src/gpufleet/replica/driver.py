@@ -32,6 +32,8 @@ class EngineDriver:
         self._tokenize = tokenize
         self.speed = speed
         self._listeners: dict[str, Listener] = {}
+        self._cached: dict[str, int] = {}
+        """Prefix-cache hit (tokens) of each live request, from its first admission."""
         self._wake = asyncio.Event()
         self._origin = time.monotonic()
         self._engine_now = 0.0
@@ -59,6 +61,7 @@ class EngineDriver:
         self._wake.set()
 
     def abort(self, request_id: str) -> None:
+        self._cached.pop(request_id, None)
         if self._listeners.pop(request_id, None) is not None:
             self.engine.abort(request_id)
 
@@ -74,8 +77,9 @@ class EngineDriver:
             if result.is_idle:
                 await asyncio.sleep(0.001)
                 continue
-            cached = {rid: _cached_tokens(engine, rid)
-                      for rid in result.first_token_ids if rid in self._listeners}  # fmt: skip
+            cached = self._cached
+            for request_id, num_cached in result.cached_prompt_tokens:
+                cached[request_id] = num_cached
             self._engine_now += result.duration_s
             delay = self._origin + self._engine_now / self.speed - time.monotonic()
             if delay > 0:
@@ -89,9 +93,8 @@ class EngineDriver:
                 done = request_id in finished
                 if done:
                     del listeners[request_id]
-                listener(num_output, done, cached.get(request_id, 0))
-
-
-def _cached_tokens(engine: EngineModel, request_id: str) -> int:
-    progress = engine.request_progress(request_id)
-    return progress.num_cached_prompt_tokens if progress is not None else 0
+                listener(
+                    num_output,
+                    done,
+                    cached.pop(request_id, 0) if done else cached.get(request_id, 0),
+                )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gpufleet.engine.config import EngineConfig
 from gpufleet.plan.catalog import Catalog
 from gpufleet.plan.gpu_spec import GIB
 from gpufleet.plan.memory import MemoryAssumptions, estimate_kv_pool
@@ -72,9 +73,13 @@ def test_llama_70b_fit_across_tp(catalog: Catalog) -> None:
 
 def test_fit_rule_needs_one_max_length_sequence(catalog: Catalog) -> None:
     llama70, h100 = catalog.model("llama-3-70b"), catalog.gpu("h100")
-    pool_tokens = estimate_kv_pool(llama70, h100, 2).num_kv_tokens
-    assert estimate_kv_pool(llama70, h100, 2, MemoryAssumptions(max_model_len=pool_tokens)).fits
-    too_long = estimate_kv_pool(llama70, h100, 2, MemoryAssumptions(max_model_len=pool_tokens + 16))
+    usable_tokens = estimate_kv_pool(llama70, h100, 2).num_kv_tokens - 16  # null block
+    longest = estimate_kv_pool(llama70, h100, 2, MemoryAssumptions(max_model_len=usable_tokens))
+    assert longest.fits
+    EngineConfig.from_kv_pool(longest)  # a fitting estimate makes a valid engine
+    too_long = estimate_kv_pool(
+        llama70, h100, 2, MemoryAssumptions(max_model_len=usable_tokens + 1)
+    )
     assert not too_long.fits
     assert "max_model_len" in too_long.reason
 

@@ -162,6 +162,18 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
+class ScrapeConfig:
+    """Polling of each replica's ``/metrics`` (engine load signals for routing)."""
+
+    __pydantic_config__ = _STRICT
+
+    enabled: bool = True
+    interval_s: PositiveFloat = 0.1
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    timeout_s: PositiveFloat = 0.5
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     __pydantic_config__ = _STRICT
 
@@ -172,6 +184,7 @@ class FleetConfig:
     timeouts: TimeoutConfig = TimeoutConfig()
     retry: RetryConfig = RetryConfig()
     health: HealthConfig = HealthConfig()
+    scrape: ScrapeConfig = ScrapeConfig()
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""

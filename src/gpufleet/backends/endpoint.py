@@ -8,10 +8,12 @@ doubles with each ejection, capped).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gpufleet.backends.connection import ConnectionPool
+from gpufleet.backends.engine_metrics import EngineMetrics
 from gpufleet.config import HealthConfig
 from gpufleet.types import EndpointHealth
 
@@ -41,14 +43,16 @@ class LiveEndpoint:
         self.base_path = parts.path.rstrip("/")
         self.host_header = f"{self.host}:{self.port}".encode()
         self.pool_connections = ConnectionPool(spec.id, self.host, self.port)
+        self.scrape_connections = ConnectionPool(spec.id, self.host, self.port, max_idle=1)
         self.models = frozenset({spec.model})
         self.health = EndpointHealth.STARTING
         self.draining = False
         self.num_in_flight = 0
-        self.num_waiting = 0.0
-        self.num_running = 0.0
-        self.kv_usage = 0.0
-        self.metrics_age_s = float("inf")
+        self.num_in_flight_tokens = 0
+        self.scraped: EngineMetrics | None = None
+        self.scraped_at = 0.0
+        self.num_dispatched_since_scrape = 0
+        self.num_completed_since_scrape = 0
         self.consecutive_failures = 0
         self.num_ejections = 0
         self.ejected_until = 0.0
@@ -81,6 +85,63 @@ class LiveEndpoint:
     @property
     def routable(self) -> bool:
         return self.health is EndpointHealth.HEALTHY and not self.draining
+
+    # burst-corrected load ----------------------------------------------------------
+    @property
+    def num_waiting(self) -> float:
+        """Scraped waiting requests + what this gateway dispatched since, − what completed.
+
+        Without a scrape (or an engine that does not export it) this is 0 and the
+        gateway's own in-flight count stands in through ``num_running``."""
+        scraped = self.scraped
+        if scraped is None or scraped.num_waiting is None:
+            return 0.0
+        corrected = (
+            scraped.num_waiting + self.num_dispatched_since_scrape - self.num_completed_since_scrape
+        )
+        return corrected if corrected > 0.0 else 0.0
+
+    @property
+    def num_running(self) -> float:
+        scraped = self.scraped
+        if scraped is None or scraped.num_running is None:
+            return float(self.num_in_flight)
+        return scraped.num_running
+
+    @property
+    def kv_usage(self) -> float:
+        scraped = self.scraped
+        if scraped is None or scraped.kv_usage is None:
+            return 0.0
+        return scraped.kv_usage
+
+    @property
+    def metrics_age_s(self) -> float:
+        if self.scraped is None:
+            return float("inf")
+        return time.monotonic() - self.scraped_at
+
+    @property
+    def running_adapters(self) -> frozenset[str]:
+        scraped = self.scraped
+        return frozenset(scraped.running_lora_adapters) if scraped is not None else frozenset()
+
+    def apply_scrape(self, metrics: EngineMetrics, scraped_at: float) -> None:
+        """A scrape replaces the load estimate; the burst corrections restart from zero."""
+        self.scraped = metrics
+        self.scraped_at = scraped_at
+        self.num_dispatched_since_scrape = 0
+        self.num_completed_since_scrape = 0
+
+    def on_dispatch(self, num_tokens: int) -> None:
+        self.num_in_flight += 1
+        self.num_in_flight_tokens += num_tokens
+        self.num_dispatched_since_scrape += 1
+
+    def on_complete(self, num_tokens: int) -> None:
+        self.num_in_flight -= 1
+        self.num_in_flight_tokens -= num_tokens
+        self.num_completed_since_scrape += 1
 
     # passive outlier detection ----------------------------------------------------
     def record_success(self) -> None:
@@ -118,6 +179,7 @@ class LiveEndpoint:
             "gpu": self.gpu,
             "state": "draining" if self.draining else self.health.value,
             "in_flight": self.num_in_flight,
+            "in_flight_tokens": self.num_in_flight_tokens,
             "num_waiting": self.num_waiting,
             "num_running": self.num_running,
             "kv_usage": self.kv_usage,

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from gpufleet.backends.client import fetch
 from gpufleet.backends.endpoint import EndpointSpec, LiveEndpoint
-from gpufleet.config import FleetConfig, HealthConfig
+from gpufleet.backends.engine_metrics import parse_metrics
+from gpufleet.config import FleetConfig, HealthConfig, ScrapeConfig
 from gpufleet.errors import BackendError
 from gpufleet.types import EndpointHealth
 
@@ -42,11 +43,13 @@ def static_endpoint_specs(config: FleetConfig) -> list[EndpointSpec]:
 class FleetState:
     """Endpoints by model. Endpoints may come and go (discovery); lookups stay O(1)."""
 
-    def __init__(self, health: HealthConfig):
+    def __init__(self, health: HealthConfig, scrape: ScrapeConfig | None = None):
         self._health = health
+        self._scrape = scrape or ScrapeConfig(enabled=False)
         self.endpoints: dict[str, LiveEndpoint] = {}
         self.by_model: dict[str, list[LiveEndpoint]] = {}
         self._probes: dict[str, asyncio.Task[None]] = {}
+        self._scrapers: dict[str, asyncio.Task[None]] = {}
 
     def add(self, spec: EndpointSpec) -> LiveEndpoint:
         existing = self.endpoints.get(spec.id)
@@ -56,20 +59,27 @@ class FleetState:
         self.endpoints[spec.id] = endpoint
         self.by_model.setdefault(spec.model, []).append(endpoint)
         if _loop_running():
-            self._probes[spec.id] = asyncio.get_running_loop().create_task(
-                self._probe_loop(endpoint)
-            )
+            self._start_tasks(endpoint)
         return endpoint
+
+    def _start_tasks(self, endpoint: LiveEndpoint) -> None:
+        loop = asyncio.get_running_loop()
+        if endpoint.id not in self._probes:
+            self._probes[endpoint.id] = loop.create_task(self._probe_loop(endpoint))
+        if self._scrape.enabled and endpoint.id not in self._scrapers:
+            self._scrapers[endpoint.id] = loop.create_task(self._scrape_loop(endpoint))
 
     def remove(self, endpoint_id: str) -> None:
         endpoint = self.endpoints.pop(endpoint_id, None)
         if endpoint is None:
             return
         self.by_model[endpoint.spec.model].remove(endpoint)
-        task = self._probes.pop(endpoint_id, None)
-        if task is not None:
-            task.cancel()
+        for tasks in (self._probes, self._scrapers):
+            task = tasks.pop(endpoint_id, None)
+            if task is not None:
+                task.cancel()
         endpoint.pool_connections.close()
+        endpoint.scrape_connections.close()
 
     def find(self, key: str) -> LiveEndpoint | None:
         """By id or by URL."""
@@ -90,19 +100,18 @@ class FleetState:
 
     async def start(self) -> None:
         for endpoint in self.endpoints.values():
-            if endpoint.id not in self._probes:
-                self._probes[endpoint.id] = asyncio.get_running_loop().create_task(
-                    self._probe_loop(endpoint)
-                )
+            self._start_tasks(endpoint)
 
     async def stop(self) -> None:
-        tasks = list(self._probes.values())
+        tasks = [*self._probes.values(), *self._scrapers.values()]
         self._probes.clear()
+        self._scrapers.clear()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for endpoint in self.endpoints.values():
             endpoint.pool_connections.close()
+            endpoint.scrape_connections.close()
 
     async def _probe_loop(self, endpoint: LiveEndpoint) -> None:
         config = self._health
@@ -110,6 +119,30 @@ class FleetState:
         while True:
             await asyncio.sleep(config.interval_s * (1 + config.jitter * (2 * rng.random() - 1)))
             await self._probe(endpoint)
+
+    async def _scrape_loop(self, endpoint: LiveEndpoint) -> None:
+        """Poll ``/metrics`` on its own connection, so a scrape never waits behind
+        (or blocks) a request; failures keep the last values, whose age grows."""
+        config = self._scrape
+        rng = random.Random(endpoint.id + "/scrape")
+        kind: str | None = None
+        while True:
+            try:
+                status, _, body = await fetch(
+                    endpoint.scrape_connections,
+                    endpoint.host_header,
+                    "GET",
+                    endpoint.base_path + "/metrics",
+                    config.timeout_s,
+                )
+                if status == 200:
+                    metrics = parse_metrics(body, kind)
+                    if metrics is not None:
+                        kind = metrics.kind
+                        endpoint.apply_scrape(metrics, time.monotonic())
+            except BackendError:
+                pass
+            await asyncio.sleep(config.interval_s * (1 + config.jitter * (2 * rng.random() - 1)))
 
     async def _probe(self, endpoint: LiveEndpoint) -> None:
         before = endpoint.health

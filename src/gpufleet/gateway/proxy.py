@@ -175,7 +175,7 @@ class Proxy:
             record["attempts"] = attempt
             try:
                 return await self._attempt(
-                    kind, endpoint, body, strip_usage, debug, decision, request_id,
+                    kind, route, endpoint, body, strip_usage, debug, decision, request_id,
                     responder, record, received,
                 )  # fmt: skip
             except BackendError as exc:
@@ -208,6 +208,7 @@ class Proxy:
     async def _attempt(
         self,
         kind: str,
+        route: RouteRequest,
         endpoint: LiveEndpoint,
         body: bytes,
         strip_usage: bool,
@@ -235,14 +236,15 @@ class Proxy:
             len(body),
             request_id.encode(),
         )
-        endpoint.num_in_flight += 1
+        num_tokens = route.prompt_tokens + route.max_tokens
+        endpoint.on_dispatch(num_tokens)
         children.in_flight.inc()
         try:
             result = await self._exchange(
                 endpoint, head + body, responder, stream_headers, strip_usage, children
             )
         finally:
-            endpoint.num_in_flight -= 1
+            endpoint.on_complete(num_tokens)
             children.in_flight.dec()
         sink, value = result
         now = time.monotonic()

@@ -39,7 +39,7 @@ class Gateway:
 
     @classmethod
     def build(cls, config: FleetConfig) -> Gateway:
-        fleet = FleetState(config.health)
+        fleet = FleetState(config.health, config.scrape)
         for spec in static_endpoint_specs(config):
             fleet.add(spec)
         routing = config.routing

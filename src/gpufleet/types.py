@@ -66,6 +66,36 @@ class EndpointView(Protocol):
         """Seconds since the last successful scrape; inf when never scraped."""
         ...
 
+    @property
+    def num_in_flight_tokens(self) -> int:
+        """Estimated prompt + output tokens of the requests in flight to it."""
+        ...
+
+    @property
+    def running_adapters(self) -> frozenset[str]:
+        """LoRA adapters the engine reports loaded (running)."""
+        ...
+
+    @property
+    def max_loras(self) -> int:
+        """Adapters it can hold at once (0 when unknown)."""
+        ...
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        """Tokens its KV cache holds (0 when unknown)."""
+        ...
+
+    @property
+    def cost_usd_per_mtok(self) -> float:
+        """Its pool's price per million generated tokens at full throughput (0 when unknown)."""
+        ...
+
+    @property
+    def prefill_tokens_per_s(self) -> float:
+        """Modelled prefill throughput, for TTFT predictions (0 when unknown)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -85,6 +115,12 @@ class Endpoint:
     num_running: float = 0.0
     kv_usage: float = 0.0
     metrics_age_s: float = float("inf")
+    num_in_flight_tokens: int = 0
+    running_adapters: frozenset[str] = frozenset()
+    max_loras: int = 0
+    kv_capacity_tokens: int = 0
+    cost_usd_per_mtok: float = 0.0
+    prefill_tokens_per_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +133,11 @@ class RouteRequest:
     prompt_tokens: int = 0
     """Estimated prompt length in tokens (≈ characters / 4 before tokenization)."""
     max_tokens: int = 0
-    prefix_hashes: tuple[int, ...] = ()
-    """Chained hashes of the prompt's leading fixed-size blocks (prefix-aware plugins)."""
+    prompt_text: str = field(default="", repr=False)
+    """Canonical prompt text, for prefix-aware plugins only (never logged, not in the repr)."""
     priority: int = 0
+    ttft_target_s: float = 0.0
+    """The request's class TTFT target (0: none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,9 @@ def test_metrics_parse_and_carry_every_name_routing_uses(engine: Engine) -> None
     }
     # vLLM exports lora_requests_info only when LoRA is enabled (the fixture server had none)
     routing_names = {names[0] for names in METRIC_NAMES["vllm"].values()}
-    assert routing_names - {"vllm:lora_requests_info"} <= real, "the table's names are those real vLLM 0.32 exports"
+    assert routing_names - {"vllm:lora_requests_info"} <= real, (
+        "the table's names are those real vLLM 0.32 exports"
+    )
     parsed = parse_metrics(body)
     assert parsed is not None and parsed.kind == "vllm" and parsed.block_size == 16
     assert parsed.num_gpu_blocks and parsed.num_gpu_blocks > 1000

@@ -29,6 +29,8 @@ class EndpointSpec:
     gpu: str
     price_usd_per_hour: float
     adapters: frozenset[str] = frozenset()
+    cost_usd_per_mtok: float = 0.0
+    prefill_tokens_per_s: float = 0.0
 
 
 class LiveEndpoint:
@@ -125,6 +127,26 @@ class LiveEndpoint:
     def running_adapters(self) -> frozenset[str]:
         scraped = self.scraped
         return frozenset(scraped.running_lora_adapters) if scraped is not None else frozenset()
+
+    @property
+    def max_loras(self) -> int:
+        scraped = self.scraped
+        return scraped.max_loras or 0 if scraped is not None else 0
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        scraped = self.scraped
+        if scraped is None or not scraped.num_gpu_blocks or not scraped.block_size:
+            return 0
+        return scraped.num_gpu_blocks * scraped.block_size
+
+    @property
+    def cost_usd_per_mtok(self) -> float:
+        return self.spec.cost_usd_per_mtok
+
+    @property
+    def prefill_tokens_per_s(self) -> float:
+        return self.spec.prefill_tokens_per_s
 
     def apply_scrape(self, metrics: EngineMetrics, scraped_at: float) -> None:
         """A scrape replaces the load estimate; the burst corrections restart from zero."""

@@ -31,9 +31,10 @@ from gpufleet.errors import (
 )
 from gpufleet.gateway.access_log import AccessLog
 from gpufleet.gateway.fleet import FleetState
-from gpufleet.gateway.relay import Outcome, RelaySink, usage_from_json
+from gpufleet.gateway.relay import Outcome, RelaySink, Usage, usage_from_json
 from gpufleet.gateway.retry_budget import RetryBudget
 from gpufleet.metrics import EndpointMetrics, GatewayMetrics
+from gpufleet.prompt_text import request_prompt_text
 from gpufleet.routing.profile import RoutingProfile
 from gpufleet.types import RouteRequest, RoutingDecision
 
@@ -85,6 +86,7 @@ class Proxy:
         self._id_prefix = os.urandom(4).hex()
         self._next_id = 0
         self._heads: dict[tuple[str, str], bytes] = {}
+        self._wants_text = profile.uses_prompt_text
 
     def request_id(self, request: Request) -> str:
         given = request.headers.get("x-request-id")
@@ -110,6 +112,7 @@ class Proxy:
             session_key=request.headers.get("x-session-id") or parsed.user,
             prompt_tokens=parsed.prompt_chars // 4,
             max_tokens=parsed.max_tokens,
+            prompt_text=request_prompt_text(kind, parsed.body) if self._wants_text else "",
         )
         body, strip_usage = self._upstream_body(parsed, target, request.body)
         debug = self.config.gateway.debug_header and request.headers.get("x-gpufleet-debug") == "1"
@@ -238,6 +241,7 @@ class Proxy:
         )
         num_tokens = route.prompt_tokens + route.max_tokens
         endpoint.on_dispatch(num_tokens)
+        contexts = self.profile.on_dispatch(route, endpoint)
         children.in_flight.inc()
         try:
             result = await self._exchange(
@@ -248,6 +252,9 @@ class Proxy:
             children.in_flight.dec()
         sink, value = result
         now = time.monotonic()
+        usage = sink.usage if not isinstance(value, tuple) else usage_from_json(value[2])
+        if usage.prompt_tokens:
+            self.profile.on_complete(endpoint, contexts, usage.cached_tokens)
         if isinstance(value, tuple):
             status, headers, payload = value
             if status >= 500 or status == 429:
@@ -267,8 +274,7 @@ class Proxy:
                 payload,
             )
             if status == 200:
-                prompt, completion = usage_from_json(payload)
-                self._observe_usage(children, record, prompt, completion)
+                self._observe_usage(children, record, usage)
                 children.e2e.observe(now - received)
                 return "ok"
             return "client_error"
@@ -282,7 +288,7 @@ class Proxy:
             ttft = sink.first_chunk_at - received
             children.ttft.observe(ttft)
             record["ttft_ms"] = round(ttft * 1000, 3)
-        self._observe_usage(children, record, sink.prompt_tokens, sink.completion_tokens)
+        self._observe_usage(children, record, usage)
         children.e2e.observe(now - received)
         return outcome
 
@@ -331,15 +337,14 @@ class Proxy:
         return head
 
     @staticmethod
-    def _observe_usage(
-        children: EndpointMetrics, record: dict[str, Any], prompt: int, completion: int
-    ) -> None:
-        if prompt:
-            children.prompt_tokens.inc(prompt)
-            record["prompt_tokens"] = prompt
-        if completion:
-            children.generation_tokens.inc(completion)
-            record["completion_tokens"] = completion
+    def _observe_usage(children: EndpointMetrics, record: dict[str, Any], usage: Usage) -> None:
+        if usage.prompt_tokens:
+            children.prompt_tokens.inc(usage.prompt_tokens)
+            record["prompt_tokens"] = usage.prompt_tokens
+            record["cached_tokens"] = usage.cached_tokens
+        if usage.completion_tokens:
+            children.generation_tokens.inc(usage.completion_tokens)
+            record["completion_tokens"] = usage.completion_tokens
 
 
 def _json_headers(request_id: str) -> bytes:

@@ -17,6 +17,7 @@ import asyncio
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import orjson
 
@@ -26,6 +27,7 @@ from gpufleet.errors import GpufleetError
 
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
+_CACHED_TOKENS = re.compile(rb'"cached_tokens"\s*:\s*(\d+)')
 _DONE_EVENT = b"data: [DONE]\n\n"
 
 
@@ -35,16 +37,29 @@ class Outcome:
     CLIENT_GONE = "client_gone"
 
 
-def usage_from_json(body: bytes) -> tuple[int, int]:
-    """(prompt, completion) tokens from the last ``usage`` object in ``body``; zeros if none."""
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    """``usage.prompt_tokens_details.cached_tokens``: the engine's prefix-cache hit."""
+
+
+NO_USAGE = Usage()
+
+
+def usage_from_json(body: bytes) -> Usage:
+    """The last ``usage`` object in ``body`` (a response or an SSE event); zeros if none."""
     start = body.rfind(b'"usage"')
     if start < 0:
-        return 0, 0
+        return NO_USAGE
     prompt = _PROMPT_TOKENS.search(body, start)
     completion = _COMPLETION_TOKENS.search(body, start)
-    return (
+    cached = _CACHED_TOKENS.search(body, start)
+    return Usage(
         int(prompt.group(1)) if prompt else 0,
         int(completion.group(1)) if completion else 0,
+        int(cached.group(1)) if cached else 0,
     )
 
 
@@ -65,15 +80,14 @@ class RelaySink:
         "_stream_headers",
         "_streaming",
         "_strip_usage",
-        "completion_tokens",
         "conn",
         "first_chunk_at",
         "headers",
         "last_chunk_at",
         "num_chunks",
-        "prompt_tokens",
         "result",
         "status",
+        "usage",
     )
 
     def __init__(
@@ -96,8 +110,7 @@ class RelaySink:
         self._carry = b""
         self.first_chunk_at = 0.0
         self.last_chunk_at = 0.0
-        self.prompt_tokens = 0
-        self.completion_tokens = 0
+        self.usage = NO_USAGE
         self.num_chunks = 0
 
     @property
@@ -200,9 +213,9 @@ class RelaySink:
         if start < 0 or end < 0:
             return events
         event = events[start:end]
-        prompt, completion = usage_from_json(event)
-        if prompt or completion:
-            self.prompt_tokens, self.completion_tokens = prompt, completion
+        usage = usage_from_json(event)
+        if usage.prompt_tokens or usage.completion_tokens:
+            self.usage = usage
         if self._strip_usage and b'"choices":[]' in event.replace(b" ", b""):
             return events[:start] + events[end + 2 :]
         return events

@@ -19,11 +19,11 @@ import orjson
 
 from gpufleet.api.server import Request, Responder
 from gpufleet.engine.synthetic_text import synthetic_text
+from gpufleet.prompt_text import render_chat, render_prompt
 from gpufleet.replica import format as fmt
 from gpufleet.replica.driver import EngineDriver
 from gpufleet.replica.faults import Faults
 from gpufleet.replica.metrics import ReplicaMetrics
-from gpufleet.replica.text import render_chat, render_prompt
 
 JSON = b"content-type: application/json\r\n"
 SSE = b"content-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\n"

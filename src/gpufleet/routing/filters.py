@@ -63,3 +63,25 @@ class GpuClassFilter:
         if not self.gpus:
             return endpoints
         return [e for e in endpoints if e.gpu in self.gpus]
+
+
+@dataclass
+class SaturationFilter:
+    """Drops saturated endpoints: more than ``max_waiting`` requests queued in the engine or
+    KV usage above ``max_kv_usage``. When every candidate is saturated the set comes back
+    empty and the request waits in the gateway's admission queue instead of piling onto
+    an engine (where it would cause preemptions)."""
+
+    max_waiting: float = 8.0
+    max_kv_usage: float = 0.95
+    name: str = "saturation-filter"
+    __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
+
+    def filter(
+        self, request: RouteRequest, endpoints: Sequence[EndpointView]
+    ) -> Sequence[EndpointView]:
+        return [
+            e
+            for e in endpoints
+            if e.num_waiting <= self.max_waiting and e.kv_usage <= self.max_kv_usage
+        ]

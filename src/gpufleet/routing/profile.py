@@ -48,6 +48,28 @@ class RoutingProfile:
         picker = build_plugin("picker", config.picker, f"{path}.picker")
         return cls(name=name, filters=filters, scorers=scorers, picker=picker)
 
+    @property
+    def uses_prompt_text(self) -> bool:
+        """Whether any plugin reads ``RouteRequest.prompt_text`` (else it is not built)."""
+        return any(getattr(w.scorer, "uses_prompt_text", False) for w in self.scorers)
+
+    def on_dispatch(self, request: RouteRequest, endpoint: EndpointView) -> list[object]:
+        """Tell stateful plugins where the request went; returns their completion contexts."""
+        contexts: list[object] = []
+        for weighted in self.scorers:
+            hook = getattr(weighted.scorer, "on_dispatch", None)
+            contexts.append(hook(request, endpoint) if hook is not None else None)
+        return contexts
+
+    def on_complete(
+        self, endpoint: EndpointView, contexts: list[object], cached_tokens: int
+    ) -> None:
+        """Feed the engine's report (prefix-cache hit in tokens) back to stateful plugins."""
+        for weighted, context in zip(self.scorers, contexts, strict=True):
+            hook = getattr(weighted.scorer, "on_complete", None)
+            if hook is not None and context is not None:
+                hook(endpoint, context, cached_tokens)
+
     def candidates(
         self, request: RouteRequest, endpoints: Sequence[EndpointView]
     ) -> Sequence[EndpointView]:

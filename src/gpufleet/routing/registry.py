@@ -12,7 +12,16 @@ from pydantic import TypeAdapter, ValidationError
 
 from gpufleet.config import PluginConfig
 from gpufleet.errors import ConfigError
-from gpufleet.routing.filters import GpuClassFilter, HealthyFilter, ModelFilter
+from gpufleet.routing.affinity_scorers import LoraAffinityScorer, PrefixAffinityScorer
+from gpufleet.routing.cost_scorers import CostScorer, SloHeadroomScorer
+from gpufleet.routing.filters import GpuClassFilter, HealthyFilter, ModelFilter, SaturationFilter
+from gpufleet.routing.load_scorers import (
+    InFlightTokensScorer,
+    KvCacheUtilizationScorer,
+    LeastLoadScorer,
+    QueueDepthScorer,
+    RunningRequestsScorer,
+)
 from gpufleet.routing.pickers import MaxScorePicker, PowerOfTwoPicker
 from gpufleet.routing.scorers import (
     LeastOutstandingScorer,
@@ -24,11 +33,21 @@ FILTERS: dict[str, type[Any]] = {
     "healthy-filter": HealthyFilter,
     "model-filter": ModelFilter,
     "gpu-class-filter": GpuClassFilter,
+    "saturation-filter": SaturationFilter,
 }
 SCORERS: dict[str, type[Any]] = {
     "round-robin-scorer": RoundRobinScorer,
     "least-outstanding-scorer": LeastOutstandingScorer,
     "session-affinity-scorer": SessionAffinityScorer,
+    "queue-depth-scorer": QueueDepthScorer,
+    "kv-cache-utilization-scorer": KvCacheUtilizationScorer,
+    "running-requests-scorer": RunningRequestsScorer,
+    "in-flight-tokens-scorer": InFlightTokensScorer,
+    "least-load-scorer": LeastLoadScorer,
+    "prefix-affinity-scorer": PrefixAffinityScorer,
+    "lora-affinity-scorer": LoraAffinityScorer,
+    "cost-scorer": CostScorer,
+    "slo-headroom-scorer": SloHeadroomScorer,
 }
 PICKERS: dict[str, type[Any]] = {
     "max-score-picker": MaxScorePicker,

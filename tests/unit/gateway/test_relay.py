@@ -66,7 +66,8 @@ def test_events_split_across_reads_are_relayed_whole() -> None:
 
     responder, sink = run(go)
     assert responder.body == CHUNK + CHUNK + USAGE + DONE
-    assert (sink.prompt_tokens, sink.completion_tokens) == (17, 8)
+    assert (sink.usage.prompt_tokens, sink.usage.completion_tokens) == (17, 8)
+    assert sink.usage.cached_tokens == 16
 
 
 def test_usage_chunk_is_stripped_when_the_client_did_not_ask() -> None:
@@ -80,7 +81,7 @@ def test_usage_chunk_is_stripped_when_the_client_did_not_ask() -> None:
 
     responder, sink = run(go)
     assert responder.body == CHUNK + DONE
-    assert sink.completion_tokens == 8
+    assert sink.usage.completion_tokens == 8
 
 
 def test_failure_before_first_byte_is_retryable_after_it_is_an_error_event() -> None:
@@ -108,5 +109,6 @@ def test_failure_before_first_byte_is_retryable_after_it_is_an_error_event() -> 
 
 def test_usage_from_json() -> None:
     body = b'{"id":"c","usage":{"prompt_tokens":17,"total_tokens":25,"completion_tokens":8}}'
-    assert usage_from_json(body) == (17, 8)
-    assert usage_from_json(b'{"id":"c"}') == (0, 0)
+    usage = usage_from_json(body)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (17, 8, 0)
+    assert usage_from_json(b'{"id":"c"}').prompt_tokens == 0

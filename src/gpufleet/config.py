@@ -174,6 +174,44 @@ class ScrapeConfig:
 
 
 @dataclass(frozen=True)
+class RequestClassConfig:
+    """A latency class: its priority band, deadline in the admission queue, TTFT target."""
+
+    __pydantic_config__ = _STRICT
+
+    priority: int = 0
+    deadline_s: PositiveFloat = 30.0
+    ttft_target_s: NonNegativeFloat = 0.0
+
+
+@dataclass(frozen=True)
+class AdmissionConfig:
+    """The gateway-side queue used when every candidate replica is saturated or none is
+    ready. Requests name their class with ``x-request-class`` (default ``default_class``),
+    may raise or lower their band with ``x-priority`` (an integer) and shorten their
+    deadline with ``x-request-deadline-ms``."""
+
+    __pydantic_config__ = _STRICT
+
+    enabled: bool = True
+    max_queue_len: PositiveInt = 4096
+    max_wait_s: PositiveFloat = 60.0
+    ordering: Literal["fcfs", "edf"] = "fcfs"
+    default_class: Name = "standard"
+    classes: dict[str, RequestClassConfig] = field(
+        default_factory=lambda: {
+            "interactive": RequestClassConfig(priority=10, deadline_s=10.0, ttft_target_s=1.0),
+            "standard": RequestClassConfig(priority=5, deadline_s=30.0, ttft_target_s=2.0),
+            "batch": RequestClassConfig(priority=0, deadline_s=600.0),
+        }
+    )
+    tenant_weights: dict[str, PositiveFloat] = field(default_factory=dict)
+    """Share of each tenant within a priority band (token-weighted); absent tenants weigh 1."""
+    tenant_header: str = "x-tenant"
+    """Header naming the tenant when API keys are off (keys bind requests to tenants)."""
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     __pydantic_config__ = _STRICT
 
@@ -185,6 +223,7 @@ class FleetConfig:
     retry: RetryConfig = RetryConfig()
     health: HealthConfig = HealthConfig()
     scrape: ScrapeConfig = ScrapeConfig()
+    admission: AdmissionConfig = AdmissionConfig()
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""
@@ -278,6 +317,12 @@ def _check_references(config: FleetConfig, source: str) -> None:
                     f"{source}: pools[{i}].deployments[{j}].model: unknown model "
                     f"{deployment.model!r} (known: {', '.join(sorted(seen_models))})"
                 )
+    admission = config.admission
+    if admission.default_class not in admission.classes:
+        raise ConfigError(
+            f"{source}: admission.default_class: no class named {admission.default_class!r} "
+            f"(defined: {', '.join(sorted(admission.classes))})"
+        )
     if config.routing.profile not in config.routing.profiles:
         raise ConfigError(
             f"{source}: routing.profile: no profile named {config.routing.profile!r} "

@@ -105,7 +105,19 @@ class GatewayMetrics:
             ENDPOINT_LABELS,
             registry=r,
         )
+        self.queue_depth = Gauge(
+            "gpufleet_queue_depth",
+            "Requests waiting in the gateway's admission queue.",
+            ("model", "priority"),
+            registry=r,
+        )
+        self.queue_shed = Counter(
+            "gpufleet_queue_shed",
+            "Requests shed from the admission queue at their deadline.",
+            registry=r,
+        )
         self._children: dict[tuple[str, str], EndpointMetrics] = {}
+        self._queue_keys: set[tuple[str, int]] = set()
         self._outcomes: dict[tuple[str, str], Counter] = {}
 
     def for_endpoint(self, model: str, pool: str, gpu: str, endpoint: str) -> EndpointMetrics:
@@ -131,6 +143,12 @@ class GatewayMetrics:
             child = self.requests.labels(model, outcome)
             self._outcomes[(model, outcome)] = child
         child.inc()
+
+    def set_queue_depth(self, depth: dict[tuple[str, int], int]) -> None:
+        """Publish the admission queues' depth; queues seen before and now empty read 0."""
+        self._queue_keys |= set(depth)
+        for model, priority in self._queue_keys:
+            self.queue_depth.labels(model, str(priority)).set(depth.get((model, priority), 0))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

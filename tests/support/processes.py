@@ -110,8 +110,9 @@ class ProcessGroup:
         speed: float = 20.0,
         extra: Sequence[str] = (),
         wait: bool = True,
+        port: int | None = None,
     ) -> Engine:
-        port = free_port()
+        port = port or free_port()
         process = self.spawn([
             "engine", "--model", model, "--gpu", gpu, "--port", str(port),
             "--served-model-name", served_name, "--speed", str(speed), *extra,

@@ -4,11 +4,11 @@ Order of dispatch:
 
 1. **Priority band** first: a higher band is always served before a lower one.
 2. **Tenants within a band** share by tokens, not requests (start-time fair
-   queuing): each tenant has a virtual finish time; a ticket of ``tokens``
-   tokens from a tenant of weight ``w`` gets the virtual start
-   ``max(band virtual time, tenant's last finish)`` and the finish
-   ``start + tokens / w``; the ticket with the smallest finish goes next and the
-   band's virtual time advances to its start. Over a long backlog each tenant
+   queuing): each tenant has a virtual finish time; its next ticket of
+   ``tokens`` tokens starts at that time (at the band's virtual time when the
+   tenant was idle) and finishes at ``start + tokens / w`` for weight ``w``;
+   the ticket with the smallest finish goes next and the band's virtual time
+   advances to its start. Over a long backlog each tenant
    receives tokens in proportion to its weight, whatever its request sizes.
 3. **Within a tenant**: FCFS (arrival order) or EDF (earliest deadline).
 
@@ -87,6 +87,10 @@ class AdmissionQueue:
             weight = self.tenant_weights.get(ticket.tenant, self.default_weight)
             tenant = _TenantQueue(weight=weight, last_finish=band.virtual_time)
             band.tenants[ticket.tenant] = tenant
+        if not tenant.heap:
+            # A tenant that becomes backlogged starts at the band's virtual time:
+            # no credit for having been idle, no penalty for having been served.
+            tenant.last_finish = max(tenant.last_finish, band.virtual_time)
         ticket.sequence = next(self._sequence)
         key = ticket.deadline_s if self.ordering == "edf" else float(ticket.sequence)
         heapq.heappush(tenant.heap, (key, ticket.sequence, ticket))
@@ -148,7 +152,7 @@ class AdmissionQueue:
                 if not tenant.heap:
                     continue
                 ticket = tenant.heap[0][2]
-                start = max(band.virtual_time, tenant.last_finish)
+                start = tenant.last_finish
                 finish = start + max(ticket.tokens, 1) / tenant.weight
                 if best is None or (finish, ticket.sequence) < (best[0], best[1]):
                     best = (finish, ticket.sequence, tenant, ticket, start)

@@ -102,6 +102,9 @@ class GatewayApp:
 
     async def _metrics(self, request: Request, responder: Responder) -> None:
         self.proxy.access_log.flush()
+        gate = self.proxy.gate
+        if gate is not None:
+            self.proxy.metrics.set_queue_depth(gate.depth())
         responder.send(
             200,
             b"content-type: text/plain; version=0.0.4; charset=utf-8\r\n",

@@ -21,15 +21,17 @@ from gpufleet.api.server import Request, Responder
 from gpufleet.api.validation import ParsedRequest, parse_body
 from gpufleet.backends.connection import Timeouts
 from gpufleet.backends.endpoint import LiveEndpoint
-from gpufleet.config import FleetConfig
+from gpufleet.config import FleetConfig, RequestClassConfig
 from gpufleet.errors import (
     BackendError,
     BackendStatusError,
     BackendUnavailable,
+    InvalidRequest,
     NoCapacity,
     NotFound,
 )
 from gpufleet.gateway.access_log import AccessLog
+from gpufleet.gateway.admission_gate import AdmissionGate
 from gpufleet.gateway.fleet import FleetState
 from gpufleet.gateway.relay import Outcome, RelaySink, Usage, usage_from_json
 from gpufleet.gateway.retry_budget import RetryBudget
@@ -87,6 +89,15 @@ class Proxy:
         self._next_id = 0
         self._heads: dict[tuple[str, str], bytes] = {}
         self._wants_text = profile.uses_prompt_text
+        self._tenant_header = config.admission.tenant_header
+        self.gate: AdmissionGate | None = None
+        if config.admission.enabled:
+            self.gate = AdmissionGate(
+                config.admission,
+                lambda route: self._route(route, []),
+                lambda model: any(e.routable for e in fleet.by_model.get(model, ())),
+                metrics.queue_shed.inc,
+            )
 
     def request_id(self, request: Request) -> str:
         given = request.headers.get("x-request-id")
@@ -106,14 +117,19 @@ class Proxy:
                 f"Valid models: {', '.join(sorted(self.names))}.",
                 param="model",
             )
+        headers = request.headers
+        request_class, priority, deadline_s = self._request_class(headers, received)
         route = RouteRequest(
             model=target.model,
             adapter=target.adapter,
-            session_key=request.headers.get("x-session-id") or parsed.user,
+            session_key=headers.get("x-session-id") or parsed.user,
             prompt_tokens=parsed.prompt_chars // 4,
             max_tokens=parsed.max_tokens,
             prompt_text=request_prompt_text(kind, parsed.body) if self._wants_text else "",
+            priority=priority,
+            ttft_target_s=request_class.ttft_target_s,
         )
+        tenant = headers.get(self._tenant_header) or "default"
         body, strip_usage = self._upstream_body(parsed, target, request.body)
         debug = self.config.gateway.debug_header and request.headers.get("x-gpufleet-debug") == "1"
         self.retry_budget.record_request(received)
@@ -127,8 +143,9 @@ class Proxy:
         outcome = "error"
         try:
             outcome = await self._forward(
-                kind, route, body, strip_usage, debug, request_id, responder, record, received
-            )
+                kind, route, body, strip_usage, debug, request_id, responder, record, received,
+                tenant, deadline_s,
+            )  # fmt: skip
         finally:
             record["outcome"] = outcome
             record["e2e_ms"] = round((time.monotonic() - received) * 1000, 3)
@@ -165,11 +182,21 @@ class Proxy:
         responder: Responder,
         record: dict[str, Any],
         received: float,
+        tenant: str,
+        deadline_s: float,
     ) -> str:
         tried: list[LiveEndpoint] = []
         last_error: BackendError | None = None
+        gate = self.gate
         for attempt in range(1, self.config.retry.max_attempts + 1):
-            decision = self._route(route, tried)
+            if attempt == 1 and gate is not None and gate.has_waiting(route.model):
+                decision: RoutingDecision | None = await self._queue(
+                    route, tenant, deadline_s, record
+                )
+            else:
+                decision = self._route(route, tried)
+                if decision is None and attempt == 1 and gate is not None:
+                    decision = await self._queue(route, tenant, deadline_s, record)
             if decision is None:
                 break
             endpoint = decision.endpoint
@@ -198,6 +225,48 @@ class Proxy:
             responder.send(last_error.status, _json_headers(request_id), last_error.body)
             return "upstream_error"
         raise last_error
+
+    async def _queue(
+        self, route: RouteRequest, tenant: str, deadline_s: float, record: dict[str, Any]
+    ) -> RoutingDecision:
+        assert self.gate is not None
+        queued = time.monotonic()
+        try:
+            return await self.gate.wait(route, tenant, deadline_s)
+        finally:
+            record["queue_ms"] = round((time.monotonic() - queued) * 1000, 3)
+
+    def _request_class(
+        self, headers: dict[str, str], now_s: float
+    ) -> tuple[RequestClassConfig, int, float]:
+        """The request's class, priority band and absolute queue deadline, from headers."""
+        admission = self.config.admission
+        name = headers.get("x-request-class") or admission.default_class
+        request_class = admission.classes.get(name)
+        if request_class is None:
+            raise InvalidRequest(
+                f"unknown request class {name!r} (x-request-class); "
+                f"known: {', '.join(sorted(admission.classes))}",
+                param="x-request-class",
+            )
+        priority = request_class.priority
+        raw_priority = headers.get("x-priority")
+        if raw_priority is not None:
+            if not raw_priority.lstrip("-").isdigit() or abs(int(raw_priority)) > 1000:
+                raise InvalidRequest(
+                    "x-priority must be an integer between -1000 and 1000", param="x-priority"
+                )
+            priority = int(raw_priority)
+        deadline_s = request_class.deadline_s
+        raw_deadline = headers.get("x-request-deadline-ms")
+        if raw_deadline is not None:
+            if not raw_deadline.isdigit() or int(raw_deadline) == 0:
+                raise InvalidRequest(
+                    "x-request-deadline-ms must be a positive integer",
+                    param="x-request-deadline-ms",
+                )
+            deadline_s = min(deadline_s, int(raw_deadline) / 1000)
+        return request_class, priority, now_s + deadline_s
 
     def _route(self, route: RouteRequest, tried: list[LiveEndpoint]) -> RoutingDecision | None:
         endpoints = self.fleet.by_model.get(route.model, ())
@@ -250,6 +319,8 @@ class Proxy:
         finally:
             endpoint.on_complete(num_tokens)
             children.in_flight.dec()
+            if self.gate is not None and self.gate.has_waiting(route.model):
+                self.gate.pump(route.model)
         sink, value = result
         now = time.monotonic()
         usage = sink.usage if not isinstance(value, tuple) else usage_from_json(value[2])

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
+from gpufleet.deploy.settings import DeployConfig
 from gpufleet.errors import ConfigError
 
 ENV_PREFIX = "GPUFLEET__"
@@ -224,6 +225,7 @@ class FleetConfig:
     health: HealthConfig = HealthConfig()
     scrape: ScrapeConfig = ScrapeConfig()
     admission: AdmissionConfig = AdmissionConfig()
+    deploy: DeployConfig = DeployConfig()
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""

@@ -208,7 +208,12 @@ class ReplicaApp:
         lora = model if model in self.identity.lora_adapters else None
         for index in range(n):
             self.driver.submit(
-                f"{request_id}-{index}", prompt_ids, max_tokens, lora, generation.listener(index)
+                f"{request_id}-{index}",
+                prompt_ids,
+                max_tokens,
+                lora,
+                generation.listener(index),
+                quiet=not stream and not stops,
             )
         responder.disconnect_callbacks.append(generation.abort)
         await generation.done
@@ -289,7 +294,9 @@ class _Generation:
             if self.stream:
                 self.responder.start_stream(200, SSE, self._first_chunks())
         elif count:
-            metrics.itl.observe(now - self.last_token_at)
+            # A streamed request reports each step's gap; a quiet (non-streamed) one is told
+            # of many tokens at once and contributes their mean gap once.
+            metrics.itl.observe((now - self.last_token_at) / count)
         self.last_token_at = now
         piece = synthetic_text(choice.seed, choice.num_tokens, count)
         choice.num_tokens += count

@@ -32,6 +32,8 @@ class EngineDriver:
         self._tokenize = tokenize
         self.speed = speed
         self._listeners: dict[str, Listener] = {}
+        self._held: dict[str, int] = {}
+        """Tokens produced but not yet delivered, per quiet request."""
         self._cached: dict[str, int] = {}
         """Prefix-cache hit (tokens) of each live request, from its first admission."""
         self._wake = asyncio.Event()
@@ -52,8 +54,12 @@ class EngineDriver:
         max_tokens: int,
         lora: str | None,
         listener: Listener,
+        quiet: bool = False,
     ) -> None:
+        """Start a request. ``quiet``: the listener only needs the first token and the end."""
         self._listeners[request_id] = listener
+        if quiet:
+            self._held[request_id] = 0
         arrival = max(self._engine_now, self.now())
         self.engine.add_request(
             EngineRequest(request_id, tuple(prompt_ids), max_tokens, arrival_s=arrival, lora=lora)
@@ -62,6 +68,7 @@ class EngineDriver:
 
     def abort(self, request_id: str) -> None:
         self._cached.pop(request_id, None)
+        self._held.pop(request_id, None)
         if self._listeners.pop(request_id, None) is not None:
             self.engine.abort(request_id)
 
@@ -84,17 +91,38 @@ class EngineDriver:
             delay = self._origin + self._engine_now / self.speed - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            finished = set(result.finished_ids)
-            listeners = self._listeners
-            for request_id, _, num_output in result.advanced:
-                listener = listeners.get(request_id)
-                if listener is None or num_output == 0:
+            self._deliver(result.advanced, set(result.finished_ids), set(result.first_token_ids))
+
+    def _deliver(
+        self,
+        advanced: Sequence[tuple[str, int, int]],
+        finished: set[str],
+        first: set[str],
+    ) -> None:
+        """Hand each request its new tokens. Quiet (non-streaming) requests are told only
+        of their first token and their end; the tokens in between are summed here, so a
+        busy replica does no per-token Python work for them."""
+        listeners = self._listeners
+        cached = self._cached
+        held = self._held
+        for request_id, _, num_output in advanced:
+            if num_output == 0:
+                continue
+            listener = listeners.get(request_id)
+            if listener is None:
+                continue
+            done = request_id in finished
+            if request_id in held:
+                if not done and request_id not in first:
+                    held[request_id] += num_output
                     continue
-                done = request_id in finished
-                if done:
-                    del listeners[request_id]
-                listener(
-                    num_output,
-                    done,
-                    cached.pop(request_id, 0) if done else cached.get(request_id, 0),
-                )
+                num_output += held[request_id]
+                held[request_id] = 0
+            if done:
+                del listeners[request_id]
+                held.pop(request_id, None)
+            listener(
+                num_output,
+                done,
+                cached.pop(request_id, 0) if done else cached.get(request_id, 0),
+            )

@@ -19,7 +19,6 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
-from gpufleet.deploy.settings import DeployConfig
 from gpufleet.errors import ConfigError
 
 ENV_PREFIX = "GPUFLEET__"
@@ -119,12 +118,62 @@ class ProfileConfig:
     picker: PluginConfig = PluginConfig("max-score-picker")
 
 
+def _plugins(
+    *names: str | tuple[str, float] | tuple[str, float, dict[str, Any]],
+) -> tuple[PluginConfig, ...]:
+    out = []
+    for entry in names:
+        if isinstance(entry, str):
+            out.append(PluginConfig(entry))
+        elif len(entry) == 2:
+            out.append(PluginConfig(entry[0], entry[1]))
+        else:
+            out.append(PluginConfig(entry[0], entry[1], entry[2]))
+    return tuple(out)
+
+
+BUILTIN_PROFILES: dict[str, ProfileConfig] = {
+    # Cache-, load- and KV-aware (weights tuned with `make bench-routing`, see docs/routing.md).
+    "default": ProfileConfig(
+        filters=_plugins("healthy-filter", "model-filter", "saturation-filter"),
+        scorers=_plugins(
+            ("prefix-affinity-scorer", 3.0),
+            ("least-load-scorer", 2.0),
+            ("kv-cache-utilization-scorer", 1.0),
+            ("lora-affinity-scorer", 1.0),
+        ),
+    ),
+    # Cheapest capacity that still meets the request's TTFT target, then load.
+    "cost-first": ProfileConfig(
+        filters=_plugins("healthy-filter", "model-filter", "saturation-filter"),
+        scorers=_plugins(
+            ("cost-scorer", 3.0),
+            ("slo-headroom-scorer", 3.0),
+            ("prefix-affinity-scorer", 1.0),
+            ("least-load-scorer", 1.0),
+        ),
+    ),
+    "round-robin": ProfileConfig(scorers=_plugins("round-robin-scorer")),
+    "least-load": ProfileConfig(scorers=_plugins("least-load-scorer")),
+    "least-outstanding": ProfileConfig(scorers=_plugins("least-outstanding-scorer")),
+    "session-affinity": ProfileConfig(
+        scorers=_plugins(("session-affinity-scorer", 2.0), "least-outstanding-scorer")
+    ),
+}
+
+
 @dataclass(frozen=True)
 class RoutingConfig:
+    """``profile`` names one of ``profiles`` or a built-in (``BUILTIN_PROFILES``):
+    default, cost-first, round-robin, least-load, least-outstanding, session-affinity."""
+
     __pydantic_config__ = _STRICT
 
     profile: Name = "default"
-    profiles: dict[str, ProfileConfig] = field(default_factory=lambda: {"default": ProfileConfig()})
+    profiles: dict[str, ProfileConfig] = field(default_factory=dict)
+
+    def active_profile(self) -> ProfileConfig:
+        return {**BUILTIN_PROFILES, **self.profiles}[self.profile]
 
 
 @dataclass(frozen=True)
@@ -225,7 +274,6 @@ class FleetConfig:
     health: HealthConfig = HealthConfig()
     scrape: ScrapeConfig = ScrapeConfig()
     admission: AdmissionConfig = AdmissionConfig()
-    deploy: DeployConfig = DeployConfig()
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""
@@ -325,10 +373,11 @@ def _check_references(config: FleetConfig, source: str) -> None:
             f"{source}: admission.default_class: no class named {admission.default_class!r} "
             f"(defined: {', '.join(sorted(admission.classes))})"
         )
-    if config.routing.profile not in config.routing.profiles:
+    known = {**BUILTIN_PROFILES, **config.routing.profiles}
+    if config.routing.profile not in known:
         raise ConfigError(
             f"{source}: routing.profile: no profile named {config.routing.profile!r} "
-            f"(defined: {', '.join(sorted(config.routing.profiles))})"
+            f"(defined: {', '.join(sorted(known))})"
         )
 
 

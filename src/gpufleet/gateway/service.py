@@ -43,7 +43,7 @@ class Gateway:
         for spec in static_endpoint_specs(config):
             fleet.add(spec)
         routing = config.routing
-        profile = RoutingProfile.from_config(routing.profile, routing.profiles[routing.profile])
+        profile = RoutingProfile.from_config(routing.profile, routing.active_profile())
         proxy = Proxy(
             config, fleet, profile, GatewayMetrics(), AccessLog(config.gateway.access_log)
         )

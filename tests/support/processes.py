@@ -152,8 +152,11 @@ def fleet_config(
     model: str = "tiny",
     scorers: Sequence[dict[str, object]] = ({"name": "least-outstanding-scorer"},),
     picker: str = "max-score-picker",
+    profile: str | None = None,
     **sections: object,
 ) -> dict[str, object]:
+    """A one-pool fleet.yaml over ``endpoints``; ``profile`` picks a built-in routing profile
+    instead of the test profile made of ``scorers`` and ``picker``."""
     config: dict[str, object] = {
         "gateway": {"access_log": "off", "debug_header": True},
         "models": [{"name": model, "aliases": [f"{model}-alias"], "context_length": 4096}],
@@ -178,6 +181,8 @@ def fleet_config(
         "health": {"interval_s": 0.2, "timeout_s": 0.5},
         "timeouts": {"connect_s": 1.0, "first_byte_s": 2.0, "idle_s": 2.0, "total_s": 30.0},
     }
+    if profile is not None:
+        config["routing"] = {"profile": profile}
     config.update(sections)
     return config
 

@@ -53,8 +53,10 @@ class LiveEndpoint:
         self.num_in_flight_tokens = 0
         self.scraped: EngineMetrics | None = None
         self.scraped_at = 0.0
-        self.num_dispatched_since_scrape = 0
-        self.num_completed_since_scrape = 0
+        self.num_dispatched_total = 0
+        self.num_completed_total = 0
+        self._dispatched_at_scrape = 0
+        self._completed_at_scrape = 0
         self.consecutive_failures = 0
         self.num_ejections = 0
         self.ejected_until = 0.0
@@ -91,7 +93,10 @@ class LiveEndpoint:
     # burst-corrected load ----------------------------------------------------------
     @property
     def num_waiting(self) -> float:
-        """Scraped waiting requests + what this gateway dispatched since, − what completed.
+        """Burst-corrected engine queue: the scraped waiting count, plus what this gateway
+        dispatched since the scrape was *sent*, minus what completed since — and at least
+        the gateway's own in-flight requests the scraped running count does not cover
+        (a scrape answered before the engine saw a burst cannot hide the burst).
 
         Without a scrape (or an engine that does not export it) this is 0 and the
         gateway's own in-flight count stands in through ``num_running``."""
@@ -99,9 +104,12 @@ class LiveEndpoint:
         if scraped is None or scraped.num_waiting is None:
             return 0.0
         corrected = (
-            scraped.num_waiting + self.num_dispatched_since_scrape - self.num_completed_since_scrape
+            scraped.num_waiting
+            + (self.num_dispatched_total - self._dispatched_at_scrape)
+            - (self.num_completed_total - self._completed_at_scrape)
         )
-        return corrected if corrected > 0.0 else 0.0
+        floor = self.num_in_flight - (scraped.num_running or 0.0)
+        return max(corrected, floor, 0.0)
 
     @property
     def num_running(self) -> float:
@@ -148,22 +156,27 @@ class LiveEndpoint:
     def prefill_tokens_per_s(self) -> float:
         return self.spec.prefill_tokens_per_s
 
-    def apply_scrape(self, metrics: EngineMetrics, scraped_at: float) -> None:
-        """A scrape replaces the load estimate; the burst corrections restart from zero."""
+    def scrape_started(self) -> tuple[int, int]:
+        """Counters at the moment a scrape is sent (pass them to ``apply_scrape``)."""
+        return self.num_dispatched_total, self.num_completed_total
+
+    def apply_scrape(
+        self, metrics: EngineMetrics, scraped_at: float, counters_at_send: tuple[int, int]
+    ) -> None:
+        """A scrape replaces the load estimate; burst corrections count from its sending."""
         self.scraped = metrics
         self.scraped_at = scraped_at
-        self.num_dispatched_since_scrape = 0
-        self.num_completed_since_scrape = 0
+        self._dispatched_at_scrape, self._completed_at_scrape = counters_at_send
 
     def on_dispatch(self, num_tokens: int) -> None:
         self.num_in_flight += 1
         self.num_in_flight_tokens += num_tokens
-        self.num_dispatched_since_scrape += 1
+        self.num_dispatched_total += 1
 
     def on_complete(self, num_tokens: int) -> None:
         self.num_in_flight -= 1
         self.num_in_flight_tokens -= num_tokens
-        self.num_completed_since_scrape += 1
+        self.num_completed_total += 1
 
     # passive outlier detection ----------------------------------------------------
     def record_success(self) -> None:

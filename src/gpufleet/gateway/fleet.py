@@ -128,6 +128,7 @@ class FleetState:
         kind: str | None = None
         while True:
             try:
+                counters = endpoint.scrape_started()
                 status, _, body = await fetch(
                     endpoint.scrape_connections,
                     endpoint.host_header,
@@ -139,7 +140,7 @@ class FleetState:
                     metrics = parse_metrics(body, kind)
                     if metrics is not None:
                         kind = metrics.kind
-                        endpoint.apply_scrape(metrics, time.monotonic())
+                        endpoint.apply_scrape(metrics, time.monotonic(), counters)
             except BackendError:
                 pass
             await asyncio.sleep(config.interval_s * (1 + config.jitter * (2 * rng.random() - 1)))

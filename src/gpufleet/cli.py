@@ -86,12 +86,45 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--max-loras", type=int, default=4)
     engine.add_argument("--speculative-k", type=int, default=0, help="draft tokens per step")
     engine.add_argument("--speculative-alpha", type=float, default=0.7, help="acceptance rate")
+    engine.add_argument(
+        "--stream-interval", type=int, default=1, help="tokens per streamed chunk after the first"
+    )
     faults = engine.add_argument_group("fault injection (tests and drills)")
     faults.add_argument("--fail-fraction", type=float, default=0.0, help="answer 500 this often")
     faults.add_argument("--die-after-tokens", type=int, default=0, help="exit after N tokens")
     faults.add_argument("--hang", action="store_true", help="never answer inference requests")
     faults.add_argument("--slow-start", type=float, default=0.0, help="/health 503 for S s")
     faults.add_argument("--unhealthy", action="store_true", help="/health always 503")
+
+    render = commands.add_parser(
+        "render",
+        help="render deployment files: Kubernetes, Helm chart, Terraform, Grafana",
+        description=(
+            "Render the fleet as Kubernetes manifests, a Helm chart (values from fleet.yaml), "
+            "Terraform for EKS GPU node groups, or a Grafana dashboard. Deterministic output."
+        ),
+        epilog=(
+            "examples:\n  gpufleet render -c fleet.yaml --target k8s -o out/k8s\n"
+            "  gpufleet render -c fleet.yaml --target helm -o deploy/helm/gpufleet"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    render.add_argument("-c", "--config", required=True, help="path to fleet.yaml")
+    render.add_argument(
+        "--target", required=True, choices=("k8s", "helm", "terraform", "grafana"), help="format"
+    )
+    render.add_argument("-o", "--output", required=True, help="directory to write the files to")
+
+    from gpufleet.bench.arguments import DESCRIPTION, EPILOG, add_arguments
+
+    bench = commands.add_parser(
+        "bench",
+        help="load-test an OpenAI-compatible endpoint",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(bench)
     return parser
 
 
@@ -124,6 +157,10 @@ def run_command(args: argparse.Namespace) -> int:
         return _engine(args)
     if args.command == "up":
         return _up(args)
+    if args.command == "render":
+        return _render(args)
+    if args.command == "bench":
+        return _bench(args)
     raise AssertionError(args.command)
 
 
@@ -160,6 +197,7 @@ def _engine(args: argparse.Namespace) -> int:
         max_loras=args.max_loras,
         speculative_k=args.speculative_k,
         speculative_alpha=args.speculative_alpha,
+        stream_interval=args.stream_interval,
         faults=Faults(
             fail_fraction=args.fail_fraction,
             die_after_tokens=args.die_after_tokens,
@@ -185,4 +223,28 @@ def _up(args: argparse.Namespace) -> int:
     host = args.host or config.gateway.host
     port = config.gateway.port if args.port is None else args.port
     uvloop.run(run_up(config, host, port, args.speed))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from gpufleet.bench.command import run_bench
+
+    return run_bench(args)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gpufleet.config import load_config
+    from gpufleet.deploy.render import render
+
+    files = render(load_config(args.config), args.target)
+    for name, text in files.items():
+        path = Path(args.output) / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise GpufleetError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"gpufleet: wrote {len(files)} files to {args.output}", file=sys.stderr)
     return 0

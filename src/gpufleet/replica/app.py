@@ -58,7 +58,10 @@ class ReplicaApp:
         driver: EngineDriver,
         metrics: ReplicaMetrics,
         faults: Faults,
+        stream_interval: int = 1,
     ):
+        self.stream_interval = stream_interval
+        """Tokens per streamed chunk after the first (vLLM's ``--stream-interval``)."""
         self.identity = identity
         self.driver = driver
         self.metrics = metrics
@@ -213,7 +216,7 @@ class ReplicaApp:
                 max_tokens,
                 lora,
                 generation.listener(index),
-                quiet=not stream and not stops,
+                interval=(self.stream_interval if stream else 0) if not stops else 1,
             )
         responder.disconnect_callbacks.append(generation.abort)
         await generation.done

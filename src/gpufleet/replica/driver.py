@@ -33,7 +33,8 @@ class EngineDriver:
         self.speed = speed
         self._listeners: dict[str, Listener] = {}
         self._held: dict[str, int] = {}
-        """Tokens produced but not yet delivered, per quiet request."""
+        """Tokens produced but not yet delivered, per batched request."""
+        self._intervals: dict[str, int] = {}
         self._cached: dict[str, int] = {}
         """Prefix-cache hit (tokens) of each live request, from its first admission."""
         self._wake = asyncio.Event()
@@ -54,12 +55,14 @@ class EngineDriver:
         max_tokens: int,
         lora: str | None,
         listener: Listener,
-        quiet: bool = False,
+        interval: int = 1,
     ) -> None:
-        """Start a request. ``quiet``: the listener only needs the first token and the end."""
+        """Start a request whose listener hears of tokens every ``interval`` tokens
+        (0: only the first token and the end)."""
         self._listeners[request_id] = listener
-        if quiet:
+        if interval != 1:
             self._held[request_id] = 0
+            self._intervals[request_id] = interval
         arrival = max(self._engine_now, self.now())
         self.engine.add_request(
             EngineRequest(request_id, tuple(prompt_ids), max_tokens, arrival_s=arrival, lora=lora)
@@ -69,6 +72,7 @@ class EngineDriver:
     def abort(self, request_id: str) -> None:
         self._cached.pop(request_id, None)
         self._held.pop(request_id, None)
+        self._intervals.pop(request_id, None)
         if self._listeners.pop(request_id, None) is not None:
             self.engine.abort(request_id)
 
@@ -99,9 +103,11 @@ class EngineDriver:
         finished: set[str],
         first: set[str],
     ) -> None:
-        """Hand each request its new tokens. Quiet (non-streaming) requests are told only
-        of their first token and their end; the tokens in between are summed here, so a
-        busy replica does no per-token Python work for them."""
+        """Hand each request its new tokens. A request with a delivery interval of N is
+        told of its first token at once, then of tokens in batches of at least N (vLLM's
+        ``--stream-interval``), and of its end; interval 0 (non-streaming requests) means
+        first token and end only. Held tokens are summed here, so a busy replica does no
+        per-token Python work for them."""
         listeners = self._listeners
         cached = self._cached
         held = self._held
@@ -113,14 +119,17 @@ class EngineDriver:
                 continue
             done = request_id in finished
             if request_id in held:
-                if not done and request_id not in first:
-                    held[request_id] += num_output
+                pending = held[request_id] + num_output
+                interval = self._intervals[request_id]
+                if not done and request_id not in first and (not interval or pending < interval):
+                    held[request_id] = pending
                     continue
-                num_output += held[request_id]
+                num_output = pending
                 held[request_id] = 0
             if done:
                 del listeners[request_id]
                 held.pop(request_id, None)
+                self._intervals.pop(request_id, None)
             listener(
                 num_output,
                 done,

@@ -43,6 +43,7 @@ class ReplicaOptions:
     max_loras: int = 4
     speculative_k: int = 0
     speculative_alpha: float = 0.7
+    stream_interval: int = 1
     faults: Faults = field(default_factory=Faults)
 
 
@@ -99,7 +100,13 @@ def build_replica(options: ReplicaOptions) -> tuple[ReplicaApp, EngineDriver]:
             max_loras=s.max_loras,
         )
 
-    app = ReplicaApp(identity, driver, ReplicaMetrics(names[0], counters), options.faults)
+    app = ReplicaApp(
+        identity,
+        driver,
+        ReplicaMetrics(names[0], counters),
+        options.faults,
+        stream_interval=options.stream_interval,
+    )
     return app, driver
 
 

@@ -150,5 +150,10 @@ class RoutingDecision:
     num_candidates: int = 0
 
     def explain(self) -> str:
-        parts = [f"{eid}={score:.3f}" for eid, score in sorted(self.scores.items())]
+        """One line: the choice, then each candidate's total score and metric age."""
+        parts = []
+        for endpoint in (self.endpoint, *self.fallbacks):
+            age = endpoint.metrics_age_s
+            age_text = f"{age * 1000:.0f}ms" if age != float("inf") else "unscraped"
+            parts.append(f"{endpoint.id}={self.scores.get(endpoint.id, 0.0):.3f}@{age_text}")
         return f"chose {self.endpoint.id} of {self.num_candidates}: " + " ".join(parts)

@@ -4,14 +4,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: up test lint typecheck unit venv clean bench-overhead bench-engine system-deps
+.PHONY: up test lint typecheck unit venv clean system-deps \
+	bench-overhead bench-engine bench-loadgen bench-routing-decision
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml deploy/install-helm.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
+	@sh deploy/install-helm.sh $(VENV)
 	@touch $(STAMP)
 
 ## make up: the gateway in front of a local simulated fleet (Ctrl-C stops everything)
@@ -39,6 +41,12 @@ bench-overhead: venv system-deps
 
 bench-engine: venv
 	$(PY) bench/engine.py
+
+bench-loadgen: venv system-deps
+	$(PY) bench/loadgen.py
+
+bench-routing-decision: venv
+	$(PY) bench/routing_decision.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
+from gpufleet.deploy.settings import DeployConfig
 from gpufleet.errors import ConfigError
 
 ENV_PREFIX = "GPUFLEET__"
@@ -274,6 +275,7 @@ class FleetConfig:
     health: HealthConfig = HealthConfig()
     scrape: ScrapeConfig = ScrapeConfig()
     admission: AdmissionConfig = AdmissionConfig()
+    deploy: DeployConfig = DeployConfig()  # noqa: RUF009 (frozen, like the others)
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""

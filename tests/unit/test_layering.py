@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).parents[2] / "src" / "gpufleet"
-PURE = ("routing", "admission", "autoscale", "plan", "engine", "sim")
+PURE = ("routing", "admission", "autoscale", "plan", "engine", "sim", "workload")
 FORBIDDEN_IN_PURE = {
     "asyncio", "socket", "ssl", "selectors", "subprocess", "threading", "http", "urllib",
     "httptools", "uvloop", "aiohttp", "httpx", "prometheus_client", "requests",

@@ -19,7 +19,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Percent = Annotated[int, Field(ge=1, le=100)]
-DnsLabel = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+DnsLabel = Annotated[
+    str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+]
 Image = Annotated[str, Field(min_length=1, pattern=r"^[^\s]+$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 WeightsUri = Annotated[str, Field(pattern=r"^(s3|https?)://[^\s]+$")]
@@ -151,9 +153,7 @@ class MonitoringDeployConfig:
 
     enabled: bool = True
     """ServiceMonitor (gateway) and PodMonitor (engines) for the Prometheus Operator."""
-    labels: dict[str, str] = field(
-        default_factory=lambda: {"release": "kube-prometheus-stack"}
-    )
+    labels: dict[str, str] = field(default_factory=lambda: {"release": "kube-prometheus-stack"})
     """Labels the Prometheus Operator selects monitors by."""
     scrape_interval_s: PositiveInt = 15
     dashboard_configmap: bool = True

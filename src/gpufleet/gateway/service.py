@@ -12,10 +12,11 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gpufleet.api.app import GatewayApp
 from gpufleet.api.server import HttpServer
+from gpufleet.backends.discovery_k8s import run_kubernetes_discovery
 from gpufleet.config import FleetConfig
 from gpufleet.errors import GpufleetError
 from gpufleet.gateway.access_log import AccessLog
@@ -37,6 +38,7 @@ class Gateway:
     server: HttpServer
     host: str = ""
     port: int = 0
+    discovery: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, config: FleetConfig) -> Gateway:
@@ -55,6 +57,18 @@ class Gateway:
     async def start(self, host: str, port: int) -> int:
         await self.fleet.probe_all()
         await self.fleet.start()
+        self.discovery = [
+            asyncio.get_running_loop().create_task(
+                run_kubernetes_discovery(self.config, pool, self.fleet)
+            )
+            for pool in self.config.pools
+            if pool.discovery is not None
+        ]
+        if self.discovery:
+            await asyncio.sleep(0)  # let each source fail fast on a missing cluster
+            for task in self.discovery:
+                if task.done() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so a full collection on the request path walks only
         # request garbage (a long-tail latency fix measured by bench-overhead).
@@ -75,6 +89,9 @@ class Gateway:
         while self.num_in_flight() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
         self.server.close_all()
+        for task in self.discovery:
+            task.cancel()
+        await asyncio.gather(*self.discovery, return_exceptions=True)
         await self.fleet.stop()
         self.proxy.access_log.close()
 

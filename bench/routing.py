@@ -1,0 +1,308 @@
+"""bench-routing: round-robin vs least-load vs gpufleet's default profile on one simulated fleet.
+
+Starts 8 simulated replicas of Llama-3-8B on H100 (engine model at ``--speed`` × real
+time, vLLM's ``--stream-interval`` to keep the SSE traffic affordable on 2 cores), then
+for each routing profile — on fresh engines, so prefix caches start cold — a gateway
+and ``gpufleet bench`` with a multi-turn workload: many users in conversations over a few
+long shared system prompts, Poisson arrivals at 50%, 80% and 100% of the fleet's
+capacity (calibrated first: the round-robin fleet's closed-loop throughput). Latencies
+are reported in model time (wall × speed). Cache hit rates, preemptions and the load
+spread come from the engines' own /metrics. Then an overload run (default profile,
+120% of capacity) mixes a small interactive (high-priority) stream with a batch
+(low-priority) flood, against the interactive stream's unloaded TTFT.
+
+    .venv/bin/python bench/routing.py [--duration 20] [--speed 10]
+
+Writes bench/results/routing.json and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "routing.json"
+GPUFLEET = [sys.executable, "-m", "gpufleet"]
+MODEL = "llama-3-8b"
+PROFILES = ("round-robin", "least-load", "default")
+WORKLOAD = [
+    "--workload", "multi-turn", "--users", "400", "--system-prompts", "4",
+    "--system-prompt-tokens", "1536", "--turns", "8", "--prompt-tokens", "64",
+    "--max-tokens", "96", "--max-prompt-tokens", "3500",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ok(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} not ready in {timeout_s} s")
+
+
+def engine_counters(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    wanted = {
+        "vllm:prefix_cache_hits_total": "hits",
+        "vllm:prefix_cache_queries_total": "queries",
+        "vllm:num_preemptions_total": "preemptions",
+        "vllm:request_success_total": "requests",
+        "vllm:generation_tokens_total": "generated",
+    }
+    out = dict.fromkeys(wanted.values(), 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out[wanted[sample.name]] += sample.value
+    return out
+
+
+class Fleet:
+    """Engines + one gateway, all children of this process, always cleaned up."""
+
+    def __init__(self, args: argparse.Namespace, profile: str, workdir: Path):
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.engine_urls: list[str] = []
+        for _ in range(args.replicas):
+            port = free_port()
+            self._spawn([
+                "engine", "--model", MODEL, "--gpu", "h100", "--port", str(port),
+                "--served-model-name", MODEL, "--speed", str(args.speed),
+                "--stream-interval", str(args.stream_interval),
+                "--gpu-memory-utilization", str(args.gpu_memory_utilization),
+                "--max-model-len", "4096",
+            ])  # fmt: skip
+            self.engine_urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(self.engine_urls, self.processes, strict=True):
+            wait_ok(url + "/health", process)
+        port = free_port()
+        config = {
+            "gateway": {"access_log": "off"},
+            "models": [{"name": MODEL, "context_length": 4096}],
+            "pools": [{"name": "h100", "gpu": "h100-sxm", "price_usd_per_gpu_hour": 6.88,
+                       "deployments": [{"model": MODEL, "endpoints": self.engine_urls}]}],
+            "routing": {"profile": profile},
+            "admission": {"max_wait_s": 600},
+        }  # fmt: skip
+        path = workdir / f"fleet-{profile}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        gateway = self._spawn(["serve", "-c", str(path), "--port", str(port)])
+        self.url = f"http://127.0.0.1:{port}"
+        wait_ok(self.url + "/ready", gateway)
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [*GPUFLEET, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def counters(self) -> list[dict[str, float]]:
+        return [engine_counters(url) for url in self.engine_urls]
+
+    def close(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def run_bench(url: str, extra: list[str], out: Path, duration: float, seed: int) -> dict[str, Any]:
+    command = [
+        *GPUFLEET, "bench", "--url", url, "--model", MODEL, "-q", *WORKLOAD,
+        "--duration", str(duration), "--seed", str(seed), "--json", str(out), *extra,
+    ]  # fmt: skip
+    subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return json.loads(out.read_text())["runs"][0]
+
+
+def summarise(
+    run: dict[str, Any], before: list[dict[str, float]], after: list[dict[str, float]], speed: float
+) -> dict[str, Any]:
+    delta = [{k: a[k] - b[k] for k in a} for a, b in zip(after, before, strict=True)]
+    hits = sum(d["hits"] for d in delta)
+    queries = sum(d["queries"] for d in delta)
+    served = [d["requests"] for d in delta]
+    mean = sum(served) / len(served) if served else 0.0
+    lat = run["latency_ms"]
+
+    def model_ms(kind: str, q: str) -> float | None:
+        value = lat[kind][q]
+        return None if value is None else value * speed
+
+    return {
+        "offered_per_s_model": run["rate_per_s"] / speed if run.get("rate_per_s") else None,
+        "completed": run["requests"]["completed"],
+        "failed": run["requests"]["failed"],
+        "errors": run["errors"],
+        "throughput_rps_model": run["throughput"]["requests_per_s"] / speed,
+        "output_tokens_per_s_model": run["throughput"]["output_tokens_per_s"] / speed,
+        "ttft_ms": {q: model_ms("ttft", q) for q in ("p50", "p90", "p99")},
+        "itl_ms": {q: model_ms("itl", q) for q in ("p50", "p99")},
+        "cache_hit_rate": hits / queries if queries else 0.0,
+        "preemptions": sum(d["preemptions"] for d in delta),
+        "requests_per_replica": served,
+        "max_over_mean_load": max(served) / mean if mean else 0.0,
+    }
+
+
+def calibrate(args: argparse.Namespace, workdir: Path) -> float:
+    """Fleet capacity (wall req/s): round-robin, closed loop, deep concurrency."""
+    fleet = Fleet(args, "round-robin", workdir)
+    try:
+        run = run_bench(
+            fleet.url, ["--concurrency", str(args.replicas * args.calibration_depth)],
+            workdir / "calibrate.json", args.duration, seed=99,
+        )  # fmt: skip
+    finally:
+        fleet.close()
+    return float(run["throughput"]["requests_per_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=20.0, help="wall seconds per run")
+    parser.add_argument("--speed", type=float, default=10.0)
+    parser.add_argument("--replicas", type=int, default=8)
+    parser.add_argument("--loads", default="0.5,0.8,1.0")
+    parser.add_argument("--stream-interval", type=int, default=8)
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.25)
+    parser.add_argument("--calibration-depth", type=int, default=12)
+    parser.add_argument("--capacity", type=float, default=None, help="skip calibration (wall rps)")
+    args = parser.parse_args()
+    loads = [float(x) for x in args.loads.split(",")]
+    report: dict[str, Any] = {
+        "benchmark": "routing", "python": platform.python_version(), "nproc": os.cpu_count(),
+        "settings": {**vars(args), "workload": WORKLOAD, "model": MODEL, "gpu": "h100-sxm"},
+        "results": {},
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="gpufleet-bench-routing-") as tmp:
+        workdir = Path(tmp)
+        capacity = args.capacity or calibrate(args, workdir)
+        report["capacity_rps_wall"] = capacity
+        report["capacity_rps_model"] = capacity / args.speed
+        print(f"fleet capacity: {capacity / args.speed:.1f} req/s (model time)", flush=True)
+        for profile in PROFILES:
+            fleet = Fleet(args, profile, workdir)
+            try:
+                for load in loads:
+                    before = fleet.counters()
+                    out = workdir / f"{profile}-{load}.json"
+                    rate = ["--rate", f"{capacity * load:.2f}"]
+                    run = run_bench(fleet.url, rate, out, args.duration, seed=1)
+                    row = summarise(run, before, fleet.counters(), args.speed)
+                    report["results"].setdefault(profile, {})[str(load)] = row
+                    print_row(profile, load, row)
+            finally:
+                fleet.close()
+        report["priority"] = overload(args, workdir, capacity)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print_targets(report)
+    print(f"raw figures: {RESULTS}")
+
+
+def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[str, Any]:
+    """Interactive stream (10% of capacity) alone, then under a batch flood (120% in all)."""
+    fleet = Fleet(args, "default", workdir)
+    interactive = ["--header", "x-request-class: interactive"]
+    try:
+        alone = run_bench(fleet.url, [*interactive, "--rate", f"{capacity * 0.1:.2f}"],
+                          workdir / "alone.json", args.duration, seed=5)  # fmt: skip
+        flood_out = workdir / "flood.json"
+        flood = subprocess.Popen([
+            *GPUFLEET, "bench", "--url", fleet.url, "--model", MODEL, "-q", *WORKLOAD,
+            "--header", "x-request-class: batch", "--header", "x-request-deadline-ms: 20000",
+            "--rate", f"{capacity * 1.1:.2f}", "--duration", str(args.duration),
+            "--seed", "6", "--json", str(flood_out),
+        ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        loaded = run_bench(fleet.url, [*interactive, "--rate", f"{capacity * 0.1:.2f}"],
+                           workdir / "loaded.json", args.duration, seed=7)  # fmt: skip
+        flood.wait(timeout=args.duration * 10)
+        batch = json.loads(flood_out.read_text())["runs"][0]
+    finally:
+        fleet.close()
+    speed = args.speed
+    result = {
+        "interactive_alone_ttft_p90_ms": alone["latency_ms"]["ttft"]["p90"] * speed,
+        "interactive_loaded_ttft_p90_ms": loaded["latency_ms"]["ttft"]["p90"] * speed,
+        "interactive_loaded_failed": loaded["requests"]["failed"],
+        "batch_sent": batch["requests"]["sent"],
+        "batch_completed": batch["requests"]["completed"],
+        "batch_errors": batch["errors"],
+        "batch_ttft_p90_ms": (batch["latency_ms"]["ttft"]["p90"] or 0) * speed,
+    }
+    print(
+        f"overload: interactive TTFT p90 {result['interactive_alone_ttft_p90_ms']:.0f} ms "
+        f"alone -> {result['interactive_loaded_ttft_p90_ms']:.0f} ms under a batch flood; "
+        f"batch: {result['batch_completed']}/{result['batch_sent']} completed, "
+        f"errors {result['batch_errors']}, TTFT p90 {result['batch_ttft_p90_ms']:.0f} ms"
+    )
+    return result
+
+
+def print_row(profile: str, load: float, row: dict[str, Any]) -> None:
+    t, i = row["ttft_ms"], row["itl_ms"]
+    print(
+        f"{profile:<12} {load:>4.0%}  TTFT p50/p90/p99 {t['p50'] or 0:7.0f} {t['p90'] or 0:7.0f} "
+        f"{t['p99'] or 0:7.0f} ms  ITL p50/p99 {i['p50'] or 0:5.1f} {i['p99'] or 0:6.1f} ms  "
+        f"{row['throughput_rps_model']:6.1f} req/s  hit {row['cache_hit_rate']:5.1%}  "
+        f"preempt {row['preemptions']:5.0f}  max/mean {row['max_over_mean_load']:.2f}  "
+        f"failed {row['failed']}",
+        flush=True,
+    )
+
+
+def print_targets(report: dict[str, Any]) -> None:
+    results = report["results"]
+    if "0.8" not in results.get("default", {}) or "0.8" not in results.get("round-robin", {}):
+        return
+    d, rr = results["default"]["0.8"], results["round-robin"]["0.8"]
+    ttft_ratio = (d["ttft_ms"]["p90"] or 0) / (rr["ttft_ms"]["p90"] or 1)
+    hit_ratio = d["cache_hit_rate"] / rr["cache_hit_rate"] if rr["cache_hit_rate"] else 0.0
+    print(f"at 80%: default/round-robin TTFT p90 = {ttft_ratio:.2f} (target ≤ 0.5), "
+          f"cache hit rate ×{hit_ratio:.2f} (target ≥ 2), "
+          f"max/mean load {d['max_over_mean_load']:.2f} (target ≤ 1.3)")  # fmt: skip
+    if "1.0" in results["default"]:
+        print(f"at 100%: preemptions default {results['default']['1.0']['preemptions']:.0f} vs "
+              f"round-robin {results['round-robin']['1.0']['preemptions']:.0f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

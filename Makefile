@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: up test lint typecheck unit venv clean system-deps \
+.PHONY: up test test-deps lint typecheck unit venv clean system-deps \
 	bench-overhead bench-engine bench-loadgen bench-routing-decision
 
 venv: $(STAMP)
@@ -21,8 +21,13 @@ up: venv
 	$(VENV)/bin/gpufleet up
 
 ## make test: lint, type-check and the whole test suite
-test: venv lint typecheck
+test: venv test-deps lint typecheck
 	$(PY) -m pytest -q
+
+# Debian packages the test suite runs for real: redis-server (shared limits across gateways).
+test-deps:
+	@command -v redis-server >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench

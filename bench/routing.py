@@ -40,10 +40,12 @@ GPUFLEET = [sys.executable, "-m", "gpufleet"]
 MODEL = "llama-3-8b"
 PROFILES = ("round-robin", "least-load", "default")
 WORKLOAD = [
-    "--workload", "multi-turn", "--users", "400", "--system-prompts", "4",
-    "--system-prompt-tokens", "1536", "--turns", "8", "--prompt-tokens", "64",
-    "--max-tokens", "96", "--max-prompt-tokens", "3500",
+    "--workload", "multi-turn", "--users", "157", "--system-prompts", "8",
+    "--system-prompt-tokens", "512", "--turns", "10", "--prompt-tokens", "128",
+    "--max-tokens", "128", "--max-prompt-tokens", "3500",
 ]  # fmt: skip
+# 157 users: co-prime with the 8 replicas. The workload hands arrival i to user i mod N;
+# with N a multiple of 8, round-robin would pin every user to one replica by accident.
 
 
 def free_port() -> int:
@@ -153,8 +155,14 @@ def run_bench(url: str, extra: list[str], out: Path, duration: float, seed: int)
 
 
 def summarise(
-    run: dict[str, Any], before: list[dict[str, float]], after: list[dict[str, float]], speed: float
+    run: dict[str, Any],
+    before: list[dict[str, float]],
+    after: list[dict[str, float]],
+    speed: float,
+    tokens_per_chunk: int,
 ) -> dict[str, Any]:
+    """One run's row, in model time. ITL is per token: each streamed chunk after the
+    first carries ``tokens_per_chunk`` tokens (the engines' --stream-interval)."""
     delta = [{k: a[k] - b[k] for k in a} for a, b in zip(after, before, strict=True)]
     hits = sum(d["hits"] for d in delta)
     queries = sum(d["queries"] for d in delta)
@@ -174,7 +182,10 @@ def summarise(
         "throughput_rps_model": run["throughput"]["requests_per_s"] / speed,
         "output_tokens_per_s_model": run["throughput"]["output_tokens_per_s"] / speed,
         "ttft_ms": {q: model_ms("ttft", q) for q in ("p50", "p90", "p99")},
-        "itl_ms": {q: model_ms("itl", q) for q in ("p50", "p99")},
+        "itl_ms": {
+            q: (v / tokens_per_chunk if (v := model_ms("itl", q)) is not None else None)
+            for q in ("p50", "p99")
+        },
         "cache_hit_rate": hits / queries if queries else 0.0,
         "preemptions": sum(d["preemptions"] for d in delta),
         "requests_per_replica": served,
@@ -202,7 +213,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--loads", default="0.5,0.8,1.0")
     parser.add_argument("--stream-interval", type=int, default=8)
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.25)
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.3)
     parser.add_argument("--calibration-depth", type=int, default=12)
     parser.add_argument("--capacity", type=float, default=None, help="skip calibration (wall rps)")
     args = parser.parse_args()
@@ -226,7 +237,8 @@ def main() -> None:
                     out = workdir / f"{profile}-{load}.json"
                     rate = ["--rate", f"{capacity * load:.2f}"]
                     run = run_bench(fleet.url, rate, out, args.duration, seed=1)
-                    row = summarise(run, before, fleet.counters(), args.speed)
+                    after = fleet.counters()
+                    row = summarise(run, before, after, args.speed, args.stream_interval)
                     report["results"].setdefault(profile, {})[str(load)] = row
                     print_row(profile, load, row)
             finally:
@@ -239,7 +251,7 @@ def main() -> None:
 
 
 def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[str, Any]:
-    """Interactive stream (10% of capacity) alone, then under a batch flood (120% in all)."""
+    """Interactive stream (10% of capacity) alone, then under a batch flood (150% in all)."""
     fleet = Fleet(args, "default", workdir)
     interactive = ["--header", "x-request-class: interactive"]
     try:
@@ -249,7 +261,7 @@ def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[s
         flood = subprocess.Popen([
             *GPUFLEET, "bench", "--url", fleet.url, "--model", MODEL, "-q", *WORKLOAD,
             "--header", "x-request-class: batch", "--header", "x-request-deadline-ms: 20000",
-            "--rate", f"{capacity * 1.1:.2f}", "--duration", str(args.duration),
+            "--rate", f"{capacity * 1.4:.2f}", "--duration", str(args.duration),
             "--seed", "6", "--json", str(flood_out),
         ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         loaded = run_bench(fleet.url, [*interactive, "--rate", f"{capacity * 0.1:.2f}"],

@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from gpufleet.deploy.settings import DeployConfig
 from gpufleet.errors import ConfigError
+from gpufleet.tenancy.settings import TenancyConfig
 
 ENV_PREFIX = "GPUFLEET__"
 _STRICT = ConfigDict(extra="forbid")
@@ -136,7 +137,11 @@ def _plugins(
 BUILTIN_PROFILES: dict[str, ProfileConfig] = {
     # Cache-, load- and KV-aware (weights tuned with `make bench-routing`, see docs/routing.md).
     "default": ProfileConfig(
-        filters=_plugins("healthy-filter", "model-filter", "saturation-filter"),
+        filters=_plugins(
+            "healthy-filter",
+            "model-filter",
+            "saturation-filter",
+        ),
         scorers=_plugins(
             ("prefix-affinity-scorer", 3.0),
             ("least-load-scorer", 2.0),
@@ -276,6 +281,7 @@ class FleetConfig:
     scrape: ScrapeConfig = ScrapeConfig()
     admission: AdmissionConfig = AdmissionConfig()
     deploy: DeployConfig = DeployConfig()  # noqa: RUF009 (frozen, like the others)
+    tenancy: TenancyConfig = TenancyConfig()  # noqa: RUF009
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""

@@ -37,6 +37,97 @@ class EndpointMetrics:
     in_flight: Gauge
 
 
+# -- tenancy (begin) ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class TenantMetrics:
+    """The labelled children of one tenant (tenants come from config: low cardinality)."""
+
+    requests: Counter
+    prompt_tokens: Counter
+    generation_tokens: Counter
+    cost_usd: Counter
+    name: str
+    _rejected: Counter
+    _rejections: dict[str, Counter]
+
+    def add(self, prompt_tokens: int, generation_tokens: int, cost_usd: float) -> None:
+        self.requests.inc()
+        if prompt_tokens:
+            self.prompt_tokens.inc(prompt_tokens)
+        if generation_tokens:
+            self.generation_tokens.inc(generation_tokens)
+        if cost_usd:
+            self.cost_usd.inc(cost_usd)
+
+    def rejected(self, reason: str) -> Counter:
+        child = self._rejections.get(reason)
+        if child is None:
+            child = self._rejections[reason] = self._rejected.labels(self.name, reason)
+        return child
+
+
+class TenancyMetrics:
+    """Per-tenant usage and quota-store health, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry):
+        r = registry
+        self.tenant_requests = Counter(
+            "gpufleet_tenant_requests", "Admitted requests per tenant.", ("tenant",), registry=r
+        )
+        self.tenant_prompt_tokens = Counter(
+            "gpufleet_tenant_prompt_tokens", "Prompt tokens per tenant.", ("tenant",), registry=r
+        )
+        self.tenant_generation_tokens = Counter(
+            "gpufleet_tenant_generation_tokens",
+            "Generated tokens per tenant.",
+            ("tenant",),
+            registry=r,
+        )
+        self.tenant_cost_usd = Counter(
+            "gpufleet_tenant_cost_usd",
+            "Cost of the tenant's tokens at the configured model prices.",
+            ("tenant",),
+            registry=r,
+        )
+        self.tenant_rejected = Counter(
+            "gpufleet_tenant_rejected",
+            "Requests refused by tenancy (model_not_allowed, a limit, store_unavailable).",
+            ("tenant", "reason"),
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "gpufleet_auth_failures", "Requests with a missing or unknown API key.", registry=r
+        )
+        self.quota_store_errors = Counter(
+            "gpufleet_quota_store_errors",
+            "Calls to the shared quota store (Redis) that failed or timed out.",
+            registry=r,
+        )
+        self.quota_store_degraded = Gauge(
+            "gpufleet_quota_store_degraded",
+            "1 while the quota store's circuit breaker is open (fail mode applies).",
+            registry=r,
+        )
+        self._tenants: dict[str, TenantMetrics] = {}
+
+    def tenant(self, name: str) -> TenantMetrics:
+        children = self._tenants.get(name)
+        if children is None:
+            children = self._tenants[name] = TenantMetrics(
+                self.tenant_requests.labels(name),
+                self.tenant_prompt_tokens.labels(name),
+                self.tenant_generation_tokens.labels(name),
+                self.tenant_cost_usd.labels(name),
+                name,
+                self.tenant_rejected,
+                {},
+            )
+        return children
+
+
+# -- tenancy (end) -----------------------------------------------------------------------------
+
+
 class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()

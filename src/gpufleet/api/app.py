@@ -4,7 +4,9 @@ OpenAI surface: ``POST /v1/chat/completions``, ``/v1/completions``,
 ``/v1/embeddings``, ``GET /v1/models``. Operations: ``/health`` (liveness),
 ``/ready`` (every configured model has a routable replica), ``/metrics``.
 Admin (when ``gateway.admin_enabled``): ``GET /admin/endpoints``,
-``POST /admin/drain`` and ``/admin/undrain`` with ``{"endpoint": ID-or-URL}``.
+``POST /admin/drain`` and ``/admin/undrain`` with ``{"endpoint": ID-or-URL}``,
+``GET /admin/usage`` (per-tenant usage); while API keys are on, ``/admin/*`` needs the
+admin key. ``GET /openapi.json``: the OpenAPI 3 document of these routes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from importlib.resources import files
 
 import orjson
 
@@ -37,11 +40,14 @@ class GatewayApp:
             ("GET", "/health"): self._health,
             ("GET", "/ready"): self._ready,
             ("GET", "/metrics"): self._metrics,
+            ("GET", "/openapi.json"): self._openapi,
         }
+        self._openapi_doc = files("gpufleet").joinpath("data/openapi.json").read_bytes()
         if proxy.config.gateway.admin_enabled:
             self._routes[("GET", "/admin/endpoints")] = self._admin_endpoints
             self._routes[("POST", "/admin/drain")] = self._admin_drain
             self._routes[("POST", "/admin/undrain")] = self._admin_undrain
+            self._routes[("GET", "/admin/usage")] = self._admin_usage
         self._paths = {path for _, path in self._routes}
 
     async def __call__(self, request: Request, responder: Responder) -> None:
@@ -54,6 +60,8 @@ class GatewayApp:
                     if path in self._paths:
                         raise MethodNotAllowed(f"method {request.method} is not allowed here")
                     raise NotFound(f"no route for {request.method} {request.path}", code=None)
+            if self.proxy.tenancy is not None and request.path.startswith("/admin"):
+                self.proxy.tenancy.check_admin(request.headers)  # tenancy: admin key
             await route(request, responder)
         except GpufleetError as exc:
             if responder.started:
@@ -111,7 +119,15 @@ class GatewayApp:
             self.proxy.metrics.exposition(),
         )
 
+    async def _openapi(self, request: Request, responder: Responder) -> None:
+        responder.send(200, JSON, self._openapi_doc)
+
     # admin ------------------------------------------------------------------------
+    async def _admin_usage(self, request: Request, responder: Responder) -> None:
+        guard = self.proxy.tenancy
+        usage = await guard.usage() if guard is not None else {"scope": "off", "tenants": {}}
+        responder.send(200, JSON, orjson.dumps(usage))
+
     async def _admin_endpoints(self, request: Request, responder: Responder) -> None:
         endpoints = [e.describe() for e in self.proxy.fleet.endpoints.values()]
         responder.send(200, JSON, orjson.dumps({"endpoints": endpoints}))

@@ -38,6 +38,7 @@ from gpufleet.gateway.retry_budget import RetryBudget
 from gpufleet.metrics import EndpointMetrics, GatewayMetrics
 from gpufleet.prompt_text import request_prompt_text
 from gpufleet.routing.profile import RoutingProfile
+from gpufleet.tenancy.guard import Lease, TenancyGuard
 from gpufleet.types import RouteRequest, RoutingDecision
 
 UPSTREAM_PATHS = {
@@ -90,6 +91,8 @@ class Proxy:
         self._heads: dict[tuple[str, str], bytes] = {}
         self._wants_text = profile.uses_prompt_text
         self._tenant_header = config.admission.tenant_header
+        self.tenancy: TenancyGuard | None = None
+        """Set by the service when API keys are on; ``None`` keeps the gateway open."""
         self.gate: AdmissionGate | None = None
         if config.admission.enabled:
             self.gate = AdmissionGate(
@@ -108,6 +111,9 @@ class Proxy:
 
     async def handle(self, kind: str, request: Request, responder: Responder) -> None:
         received = time.monotonic()
+        # tenancy: authenticate before reading the body (401 before 400)
+        guard = self.tenancy
+        tenant = guard.authenticate(request.headers) if guard is not None else None
         request_id = self.request_id(request)
         parsed = parse_body(kind, request.body)
         target = self.names.get(parsed.model)
@@ -119,6 +125,10 @@ class Proxy:
             )
         headers = request.headers
         request_class, priority, deadline_s = self._request_class(headers, received)
+        if tenant is not None and tenant.priority is not None:  # tenancy: the tenant's band
+            priority = (
+                min(priority, tenant.priority) if "x-priority" in headers else tenant.priority
+            )
         route = RouteRequest(
             model=target.model,
             adapter=target.adapter,
@@ -129,7 +139,7 @@ class Proxy:
             priority=priority,
             ttft_target_s=request_class.ttft_target_s,
         )
-        tenant = headers.get(self._tenant_header) or "default"
+        tenant_name = tenant.name if tenant else headers.get(self._tenant_header) or "default"
         body, strip_usage = self._upstream_body(parsed, target, request.body)
         debug = self.config.gateway.debug_header and request.headers.get("x-gpufleet-debug") == "1"
         self.retry_budget.record_request(received)
@@ -141,12 +151,23 @@ class Proxy:
             "stream": parsed.stream,
         }
         outcome = "error"
+        lease: Lease | None = None
+        if guard is not None and tenant is not None:  # tenancy: 403 / 429 / 503
+            lease = await guard.admit(tenant, parsed.model, target.model)
+            record["tenant"] = tenant.name
         try:
             outcome = await self._forward(
                 kind, route, body, strip_usage, debug, request_id, responder, record, received,
-                tenant, deadline_s,
+                tenant_name, deadline_s,
             )  # fmt: skip
         finally:
+            if lease is not None and guard is not None:  # tenancy: usage, slot release
+                guard.settle(
+                    lease,
+                    target.model,
+                    record.get("prompt_tokens", 0),
+                    record.get("completion_tokens", 0),
+                )
             record["outcome"] = outcome
             record["e2e_ms"] = round((time.monotonic() - received) * 1000, 3)
             self.metrics.outcome(target.model, outcome)

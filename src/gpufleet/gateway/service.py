@@ -24,6 +24,7 @@ from gpufleet.gateway.fleet import FleetState, static_endpoint_specs
 from gpufleet.gateway.proxy import Proxy
 from gpufleet.metrics import GatewayMetrics
 from gpufleet.routing.profile import RoutingProfile
+from gpufleet.tenancy.guard import TenancyGuard
 
 log = logging.getLogger("gpufleet.gateway")
 ACCESS_LOG_FLUSH_S = 0.2
@@ -50,6 +51,8 @@ class Gateway:
         proxy = Proxy(
             config, fleet, profile, GatewayMetrics(), AccessLog(config.gateway.access_log)
         )
+        if config.tenancy.enabled:  # tenancy: API keys on
+            proxy.tenancy = TenancyGuard(config.tenancy, proxy.metrics.registry)
         app = GatewayApp(proxy)
         server = HttpServer(app, config.gateway.max_body_bytes, app.on_handler_error)
         return cls(config, fleet, proxy, app, server)
@@ -72,6 +75,8 @@ class Gateway:
         # Everything built so far lives as long as the process: move it out of the
         # collector's sight, so a full collection on the request path walks only
         # request garbage (a long-tail latency fix measured by bench-overhead).
+        if self.proxy.tenancy is not None:  # tenancy: load the key hashes kept in Redis
+            await self.proxy.tenancy.start()
         gc.collect()
         gc.freeze()
         self.port = await self.server.start(host, port)
@@ -93,6 +98,8 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self.discovery, return_exceptions=True)
         await self.fleet.stop()
+        if self.proxy.tenancy is not None:
+            await self.proxy.tenancy.close()
         self.proxy.access_log.close()
 
 
@@ -114,6 +121,7 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     print((banner or _default_banner)(gateway), file=sys.stderr, flush=True)
+    print(_tenancy_banner(config), file=sys.stderr, flush=True)
     flusher = loop.create_task(_flush_access_log(gateway))
     await stop.wait()
     log.warning("shutting down: draining %d in-flight requests", gateway.num_in_flight())
@@ -127,6 +135,17 @@ def _default_banner(gateway: Gateway) -> str:
     return (
         f"gpufleet gateway listening on http://{gateway.host}:{gateway.port} "
         f"({len(gateway.fleet.endpoints)} endpoints; {states})"
+    )
+
+
+def _tenancy_banner(config: FleetConfig) -> str:
+    tenancy = config.tenancy
+    if not tenancy.enabled:
+        return "gpufleet gateway is OPEN: no API keys configured (anyone reaching it may use it)"
+    where = "Redis" if tenancy.store == "redis" else "this process"
+    return (
+        f"gpufleet gateway requires API keys: {len(tenancy.keys)} in config"
+        f"{' + those in Redis' if tenancy.store == 'redis' else ''}; quotas kept in {where}"
     )
 
 

@@ -67,21 +67,31 @@ class GpuClassFilter:
 
 @dataclass
 class SaturationFilter:
-    """Drops saturated endpoints: more than ``max_waiting`` requests queued in the engine or
-    KV usage above ``max_kv_usage``. When every candidate is saturated the set comes back
-    empty and the request waits in the gateway's admission queue instead of piling onto
-    an engine (where it would cause preemptions)."""
+    """Drops saturated endpoints, with headroom reserved for higher priority bands.
+
+    A request of priority band ``p`` sees the limits scaled between the low band's and
+    the top band's: ``f = clamp(p / top_priority, 0, 1)``, waiting limit
+    ``low_max_waiting + f × (max_waiting − low_max_waiting)``, KV limit likewise between
+    ``low_max_kv_usage`` and ``max_kv_usage``. So under overload batch traffic (band 0)
+    stops being dispatched while the engines still have queue and KV room, that room goes
+    to interactive traffic (band ≥ ``top_priority``), and the excess waits in the
+    gateway's priority-ordered admission queue instead of the engines' FCFS queues (where
+    it would also cause preemptions). When every candidate is saturated for the request,
+    the set comes back empty and the request waits in that queue.
+    """
 
     max_waiting: float = 8.0
     max_kv_usage: float = 0.95
+    low_max_waiting: float = 0.0
+    low_max_kv_usage: float = 0.8
+    top_priority: int = 10
     name: str = "saturation-filter"
     __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
 
     def filter(
         self, request: RouteRequest, endpoints: Sequence[EndpointView]
     ) -> Sequence[EndpointView]:
-        return [
-            e
-            for e in endpoints
-            if e.num_waiting <= self.max_waiting and e.kv_usage <= self.max_kv_usage
-        ]
+        share = min(1.0, max(0.0, request.priority / self.top_priority))
+        waiting = self.low_max_waiting + share * (self.max_waiting - self.low_max_waiting)
+        kv = self.low_max_kv_usage + share * (self.max_kv_usage - self.low_max_kv_usage)
+        return [e for e in endpoints if e.num_waiting <= waiting and e.kv_usage <= kv]

@@ -170,3 +170,22 @@ def test_profile_returns_none_when_filters_empty_the_set() -> None:
 def test_plugin_params_are_validated(kind: str, plugin: PluginConfig, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         build_plugin(kind, plugin, "routing.profiles.p.x[0]")
+
+
+@pytest.mark.parametrize(
+    ("priority", "expected"),
+    [(10, ["idle", "queued", "kv-busy"]), (5, ["idle", "queued"]), (0, ["idle"])],
+)
+def test_saturation_filter_reserves_headroom_for_higher_bands(
+    priority: int, expected: list[str]
+) -> None:
+    from gpufleet.routing.filters import SaturationFilter
+
+    endpoints = [
+        ep("idle", num_waiting=0, kv_usage=0.5),
+        ep("queued", num_waiting=3, kv_usage=0.6),
+        ep("kv-busy", num_waiting=0, kv_usage=0.9),
+        ep("full", num_waiting=9, kv_usage=0.5),
+    ]
+    kept = SaturationFilter().filter(RouteRequest(model="m", priority=priority), endpoints)
+    assert [e.id for e in kept] == expected

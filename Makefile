@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: up test test-deps lint typecheck unit venv clean system-deps \
-	bench-overhead bench-engine bench-loadgen bench-routing-decision
+	bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
 
 venv: $(STAMP)
 
@@ -52,6 +52,12 @@ bench-loadgen: venv system-deps
 
 bench-routing-decision: venv
 	$(PY) bench/routing_decision.py
+
+bench-routing: venv
+	$(PY) bench/routing.py
+
+bench-sim: venv
+	taskset -c 0 $(PY) bench/sim.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results

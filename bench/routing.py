@@ -115,6 +115,9 @@ class Fleet:
                        "deployments": [{"model": MODEL, "endpoints": self.engine_urls}]}],
             "routing": {"profile": profile},
             "admission": {"max_wait_s": 600},
+            # the gateway's clock-driven knobs scaled with the engines' time: 100 ms of
+            # model time between scrapes, as in production at real time
+            "scrape": {"interval_s": round(0.1 / args.speed, 4)},
         }  # fmt: skip
         path = workdir / f"fleet-{profile}.yaml"
         path.write_text(yaml.safe_dump(config))

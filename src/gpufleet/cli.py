@@ -125,6 +125,55 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(bench)
+
+    sim = commands.add_parser(
+        "sim",
+        help="simulate the fleet on a workload (virtual time)",
+        description=(
+            "Run the fleet's routing profile and admission queue over engine models of its "
+            "replicas on virtual time, with spot interruptions and cold starts; report latency "
+            "percentiles, SLO attainment, throughput and cost."
+        ),
+        epilog=(
+            "examples:\n  gpufleet sim -c fleet.yaml --workload chat\n"
+            "  gpufleet sim -c fleet.yaml --workload workload.yaml --json out/sim.json "
+            "--plots out/"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sim.add_argument("-c", "--config", required=True, help="path to fleet.yaml")
+    sim.add_argument(
+        "--workload", required=True, help="built-in (chat, multi-turn, mixed, bursty) or a file"
+    )
+    sim.add_argument("--duration", type=float, default=None, help="override duration_s")
+    sim.add_argument("--seed", type=int, default=None, help="override the workload seed")
+    sim.add_argument("--slo-ttft", type=float, default=None, help="TTFT target (s)")
+    sim.add_argument("--slo-itl", type=float, default=0.1, help="ITL target (s, default 0.1)")
+    sim.add_argument(
+        "--spot-rate", type=float, default=0.02, help="spot interruptions per replica-hour"
+    )
+    sim.add_argument("--spot-notice", type=float, default=120.0, help="spot notice (s)")
+    sim.add_argument("--cold", action="store_true", help="initial replicas cold-start too")
+    sim.add_argument("--json", default=None, help="write the report as JSON here")
+    sim.add_argument("--plots", default=None, help="write PNG plots into this directory")
+
+    plan = commands.add_parser(
+        "plan",
+        help="plan the cheapest GPU mix that meets the SLO, as a fleet.yaml",
+        description=(
+            "Derive per-replica capacities at the SLO from the engine model, solve a "
+            "mixed-integer program for the cheapest mix of GPU types, TP and capacity types, "
+            "rank the plans, and confirm the best by simulation."
+        ),
+        epilog="example:\n  gpufleet plan -i plan.yaml -o fleet.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plan.add_argument("-i", "--input", required=True, help="planner input (YAML)")
+    plan.add_argument("-o", "--output", default=None, help="write the chosen fleet.yaml here")
+    plan.add_argument("--prices", default=None, help="prices file (default: package prices)")
+    plan.add_argument("--top", type=int, default=5, help="plans to list")
+    plan.add_argument("--sim-duration", type=float, default=120.0, help="check run (s)")
+    plan.add_argument("--no-sim", action="store_true", help="skip the simulation check")
     return parser
 
 
@@ -161,6 +210,10 @@ def run_command(args: argparse.Namespace) -> int:
         return _render(args)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "sim":
+        return _sim(args)
+    if args.command == "plan":
+        return _plan(args)
     raise AssertionError(args.command)
 
 
@@ -247,4 +300,131 @@ def _render(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise GpufleetError(f"cannot write {path}: {exc.strerror or exc}") from None
     print(f"gpufleet: wrote {len(files)} files to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import replace
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from gpufleet.config import load_config
+    from gpufleet.plan.catalog import Catalog
+    from gpufleet.sim.arrival import compact_synthetic, from_specs
+    from gpufleet.sim.cluster import FleetError
+    from gpufleet.sim.lifecycle import SpotPolicy
+    from gpufleet.sim.options import SimOptions
+    from gpufleet.sim.output import print_report, write_plots
+    from gpufleet.sim.report import build_report
+    from gpufleet.sim.simulator import Simulator
+    from gpufleet.sim.workload_file import WorkloadError, load_workload
+    from gpufleet.workload import SyntheticWorkload
+
+    config = load_config(args.config)
+    try:
+        run = load_workload(args.workload)
+    except WorkloadError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.duration is not None:
+        run = replace(run, duration_s=args.duration)
+    seed = run.seed if args.seed is None else args.seed
+    options = SimOptions(
+        duration_s=run.duration_s,
+        seed=seed,
+        warm_start=not args.cold,
+        default_spot=SpotPolicy(args.spot_rate, args.spot_notice),
+        slo_ttft_s=args.slo_ttft,
+        slo_itl_s=args.slo_itl,
+    )
+    try:
+        sim = Simulator(config, Catalog.load(), options)
+    except FleetError as exc:
+        raise ConfigError(str(exc)) from None
+    if isinstance(run.workload, SyntheticWorkload) and not sim.uses_prompt_text:
+        arrivals = compact_synthetic(run.workload, seed)
+    else:
+        arrivals = from_specs(run.workload.requests(seed), sim.uses_prompt_text)
+    console = Console(stderr=True)
+    show = console.is_terminal and not args.quiet
+    with Progress(console=console, disable=not show, transient=True) as progress:
+        task = progress.add_task("simulating", total=run.duration_s)
+        sim.run(arrivals, lambda t: progress.update(task, completed=min(t, run.duration_s)))
+    report = build_report(sim)
+    print_report(report, Console())
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if args.plots:
+        for written in write_plots(sim, report, Path(args.plots)):
+            print(f"gpufleet: wrote {written}", file=sys.stderr)
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import yaml
+    from rich.console import Console
+    from rich.table import Table
+
+    from gpufleet.plan.catalog import Catalog
+    from gpufleet.plan.inputs import parse_inputs
+    from gpufleet.plan.planner import best_single_type, fleet_document, rank_plans
+    from gpufleet.plan.prices import PriceTable
+    from gpufleet.sim.plan_check import check_plan
+
+    try:
+        doc = yaml.safe_load(Path(args.input).read_text(encoding="utf-8"))
+        table = PriceTable.load(Path(args.prices) if args.prices else None)
+        inputs = parse_inputs(doc, table)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"{args.input}: {exc}") from None
+    catalog = Catalog.load()
+    started = time.perf_counter()
+    planned = rank_plans(inputs.demands, catalog, inputs.prices, inputs.slo, inputs.constraints)
+    solve_s = time.perf_counter() - started
+    if not planned.plans:
+        raise GpufleetError("no feasible plan: relax the SLO or the constraints")
+    console = Console()
+    out = Table(title=f"plans (capacities + MILPs solved in {solve_s:.2f} s)")
+    for column in ("#", "plan", "$/h", "$/Mtok out", "gap", "pools", "simulated SLO"):
+        out.add_column(column)
+    chosen = None
+    for rank, plan in enumerate(planned.plans[: args.top], 1):
+        verdict = "not checked"
+        if not args.no_sim and chosen is None:
+            check = check_plan(
+                fleet_document(plan, inputs.demands), inputs.demands, inputs.slo, catalog,
+                duration_s=args.sim_duration,
+            )  # fmt: skip
+            verdict = "meets" if check.meets_slo else "FAILS (not presented as meeting)"
+            if check.meets_slo:
+                chosen = plan
+        pools = ", ".join(f"{p.replicas}x{p.gpu}/tp{p.tp}/{p.capacity}" for p in plan.pools)
+        out.add_row(str(rank), plan.name, f"{plan.cost_usd_per_hour:.2f}",
+                    f"{plan.usd_per_million_output_tokens:.3f}", f"{plan.mip_gap:.2%}",
+                    pools, verdict)  # fmt: skip
+    console.print(out)
+    single = best_single_type(planned.plans)
+    best = planned.plans[0]
+    if single is not None and best.cost_usd_per_hour < single.cost_usd_per_hour:
+        saving = 1 - best.cost_usd_per_hour / single.cost_usd_per_hour
+        console.print(
+            f"cheapest plan saves {saving:.1%} over the best single GPU type ({single.name})"
+        )
+    chosen = chosen or (best if args.no_sim else None)
+    if chosen is None:
+        print("gpufleet: no plan met its SLO in simulation", file=sys.stderr)
+        return 1
+    text = yaml.safe_dump(fleet_document(chosen, inputs.demands), sort_keys=False)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"gpufleet: wrote {args.output} ({chosen.name})", file=sys.stderr)
+    else:
+        print(text)
     return 0

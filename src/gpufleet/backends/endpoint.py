@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from gpufleet.backends.connection import ConnectionPool
 from gpufleet.backends.engine_metrics import EngineMetrics
 from gpufleet.config import HealthConfig
+from gpufleet.routing.burst_load import BurstLoad
 from gpufleet.types import EndpointHealth
 
 
@@ -49,14 +50,9 @@ class LiveEndpoint:
         self.models = frozenset({spec.model})
         self.health = EndpointHealth.STARTING
         self.draining = False
-        self.num_in_flight = 0
-        self.num_in_flight_tokens = 0
+        self.load = BurstLoad()
         self.scraped: EngineMetrics | None = None
         self.scraped_at = 0.0
-        self.num_dispatched_total = 0
-        self.num_completed_total = 0
-        self._dispatched_at_scrape = 0
-        self._completed_at_scrape = 0
         self.consecutive_failures = 0
         self.num_ejections = 0
         self.ejected_until = 0.0
@@ -92,24 +88,23 @@ class LiveEndpoint:
 
     # burst-corrected load ----------------------------------------------------------
     @property
-    def num_waiting(self) -> float:
-        """Burst-corrected engine queue: the scraped waiting count, plus what this gateway
-        dispatched since the scrape was *sent*, minus what completed since — and at least
-        the gateway's own in-flight requests the scraped running count does not cover
-        (a scrape answered before the engine saw a burst cannot hide the burst).
+    def num_in_flight(self) -> int:
+        """Requests the gateway has dispatched to it and not yet seen complete."""
+        return self.load.num_in_flight
 
-        Without a scrape (or an engine that does not export it) this is 0 and the
-        gateway's own in-flight count stands in through ``num_running``."""
+    @property
+    def num_in_flight_tokens(self) -> int:
+        return self.load.num_in_flight_tokens
+
+    @property
+    def num_waiting(self) -> float:
+        """Burst-corrected engine queue (``BurstLoad.waiting``). Without a scrape (or an
+        engine that does not export it) this is 0 and the gateway's own in-flight count
+        stands in through ``num_running``."""
         scraped = self.scraped
         if scraped is None or scraped.num_waiting is None:
             return 0.0
-        corrected = (
-            scraped.num_waiting
-            + (self.num_dispatched_total - self._dispatched_at_scrape)
-            - (self.num_completed_total - self._completed_at_scrape)
-        )
-        floor = self.num_in_flight - (scraped.num_running or 0.0)
-        return max(corrected, floor, 0.0)
+        return self.load.waiting(scraped.num_waiting, scraped.num_running or 0.0)
 
     @property
     def num_running(self) -> float:
@@ -158,7 +153,7 @@ class LiveEndpoint:
 
     def scrape_started(self) -> tuple[int, int]:
         """Counters at the moment a scrape is sent (pass them to ``apply_scrape``)."""
-        return self.num_dispatched_total, self.num_completed_total
+        return self.load.counters()
 
     def apply_scrape(
         self, metrics: EngineMetrics, scraped_at: float, counters_at_send: tuple[int, int]
@@ -166,17 +161,13 @@ class LiveEndpoint:
         """A scrape replaces the load estimate; burst corrections count from its sending."""
         self.scraped = metrics
         self.scraped_at = scraped_at
-        self._dispatched_at_scrape, self._completed_at_scrape = counters_at_send
+        self.load.scraped(counters_at_send)
 
     def on_dispatch(self, num_tokens: int) -> None:
-        self.num_in_flight += 1
-        self.num_in_flight_tokens += num_tokens
-        self.num_dispatched_total += 1
+        self.load.on_dispatch(num_tokens)
 
     def on_complete(self, num_tokens: int) -> None:
-        self.num_in_flight -= 1
-        self.num_in_flight_tokens -= num_tokens
-        self.num_completed_total += 1
+        self.load.on_complete(num_tokens)
 
     # passive outlier detection ----------------------------------------------------
     def record_success(self) -> None:

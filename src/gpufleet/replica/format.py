@@ -23,37 +23,17 @@ def chat_response(
         {
             "index": i,
             "message": {
-                "role": "assistant",
-                "content": text,
-                "refusal": None,
-                "annotations": None,
-                "audio": None,
-                "function_call": None,
-                "tool_calls": [],
-                "reasoning": None,
+                "role": "assistant", "content": text, "refusal": None, "annotations": None,
+                "audio": None, "function_call": None, "tool_calls": [], "reasoning": None,
             },
-            "logprobs": None,
-            "finish_reason": finish_reasons[i],
-            "stop_reason": None,
+            "logprobs": None, "finish_reason": finish_reasons[i], "stop_reason": None,
             "token_ids": None,
         }
         for i, text in enumerate(texts)
-    ]
-    return orjson.dumps(
-        {
-            "id": request_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": choices,
-            "service_tier": None,
-            "system_fingerprint": FINGERPRINT,
-            "usage": usage(prompt_tokens, completion_tokens, cached_tokens),
-            "prompt_logprobs": None,
-            "prompt_token_ids": None,
-            "kv_transfer_params": None,
-        }
-    )
+    ]  # fmt: skip
+    extra = {"prompt_logprobs": None, "prompt_token_ids": None}
+    body = _response(request_id, "chat.completion", created, model, choices, extra)
+    return _dump(body, prompt_tokens, completion_tokens, cached_tokens)
 
 
 def completion_response(
@@ -68,30 +48,42 @@ def completion_response(
 ) -> bytes:
     choices = [
         {
-            "index": i,
-            "text": text,
-            "logprobs": None,
-            "finish_reason": finish_reasons[i],
-            "stop_reason": None,
-            "prompt_logprobs": None,
-            "prompt_token_ids": None,
+            "index": i, "text": text, "logprobs": None, "finish_reason": finish_reasons[i],
+            "stop_reason": None, "prompt_logprobs": None, "prompt_token_ids": None,
             "token_ids": None,
         }
         for i, text in enumerate(texts)
-    ]
-    return orjson.dumps(
-        {
-            "id": request_id,
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "choices": choices,
-            "service_tier": None,
-            "system_fingerprint": FINGERPRINT,
-            "usage": usage(prompt_tokens, completion_tokens, cached_tokens),
-            "kv_transfer_params": None,
-        }
-    )
+    ]  # fmt: skip
+    body = _response(request_id, "text_completion", created, model, choices, {})
+    return _dump(body, prompt_tokens, completion_tokens, cached_tokens)
+
+
+def _response(
+    request_id: str,
+    object_name: str,
+    created: int,
+    model: str,
+    choices: list[dict[str, Any]],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The envelope vLLM wraps around choices (usage is added by ``_dump``)."""
+    return {
+        "id": request_id,
+        "object": object_name,
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "service_tier": None,
+        "system_fingerprint": FINGERPRINT,
+        "usage": None,
+        **extra,
+        "kv_transfer_params": None,
+    }
+
+
+def _dump(body: dict[str, Any], prompt: int, completion: int, cached: int) -> bytes:
+    body["usage"] = usage(prompt, completion, cached)
+    return orjson.dumps(body)
 
 
 def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> dict[str, Any]:

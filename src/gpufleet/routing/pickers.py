@@ -12,19 +12,25 @@ from gpufleet.types import EndpointView, RouteRequest, RoutingDecision
 
 
 @dataclass
-class MaxScorePicker:
+class _SeededPicker:
+    """A picker with its own random stream (``seed`` None: seeded from the OS)."""
+
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+
+@dataclass
+class MaxScorePicker(_SeededPicker):
     """Chooses the highest total score; ties are broken at random (seeded).
 
     Fallbacks are the other candidates in descending score order.
     """
 
-    seed: int | None = None
     name: str = "max-score-picker"
     __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
-    _rng: random.Random = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
 
     def pick(
         self,
@@ -38,20 +44,15 @@ class MaxScorePicker:
 
 
 @dataclass
-class PowerOfTwoPicker:
+class PowerOfTwoPicker(_SeededPicker):
     """Power of two choices: samples two candidates, keeps the better-scored one.
 
     With a load scorer this gives near-least-loaded placement while never
     herding a burst onto the single least-loaded replica.
     """
 
-    seed: int | None = None
     name: str = "power-of-two-picker"
     __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
-    _rng: random.Random = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
 
     def pick(
         self,

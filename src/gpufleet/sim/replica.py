@@ -23,6 +23,7 @@ from typing import Any
 
 from gpufleet.engine.engine_model import EngineModel
 from gpufleet.engine.step_result import StepResult
+from gpufleet.routing.burst_load import BurstLoad
 
 STARTING, READY, STOPPED = "starting", "ready", "stopped"
 
@@ -41,8 +42,6 @@ class SimReplica:
 
     __slots__ = (
         "_clock",
-        "_completed_at_scrape",
-        "_dispatched_at_scrape",
         "_scraped_kv",
         "_scraped_running",
         "_scraped_waiting",
@@ -57,13 +56,10 @@ class SimReplica:
         "index",
         "kv_capacity_tokens",
         "live",
+        "load",
         "max_loras",
         "model",
         "models",
-        "num_completed_total",
-        "num_dispatched_total",
-        "num_in_flight",
-        "num_in_flight_tokens",
         "pending",
         "pool",
         "prefill_tokens_per_s",
@@ -118,12 +114,7 @@ class SimReplica:
         self.busy = False
         self.live: dict[str, Any] = {}
         self.pending: StepResult | None = None
-        self.num_in_flight = 0
-        self.num_in_flight_tokens = 0
-        self.num_dispatched_total = 0
-        self.num_completed_total = 0
-        self._dispatched_at_scrape = 0
-        self._completed_at_scrape = 0
+        self.load = BurstLoad()
         self._scraped_waiting = 0.0
         self._scraped_running = 0.0
         self._scraped_kv = 0.0
@@ -139,12 +130,15 @@ class SimReplica:
 
     @property
     def num_waiting(self) -> float:
-        corrected = (
-            self._scraped_waiting
-            + (self.num_dispatched_total - self._dispatched_at_scrape)
-            - (self.num_completed_total - self._completed_at_scrape)
-        )
-        return max(corrected, self.num_in_flight - self._scraped_running, 0.0)
+        return self.load.waiting(self._scraped_waiting, self._scraped_running)
+
+    @property
+    def num_in_flight(self) -> int:
+        return self.load.num_in_flight
+
+    @property
+    def num_in_flight_tokens(self) -> int:
+        return self.load.num_in_flight_tokens
 
     @property
     def num_running(self) -> float:
@@ -166,19 +160,14 @@ class SimReplica:
             self._scraped_waiting = float(stats.num_waiting)
             self._scraped_running = float(stats.num_running)
             self._scraped_kv = stats.kv_cache_usage_perc
-            self._dispatched_at_scrape = self.num_dispatched_total
-            self._completed_at_scrape = self.num_completed_total
+            self.load.scraped(self.load.counters())
             self.scraped_at = now_s
 
     def on_dispatch(self, num_tokens: int) -> None:
-        self.num_in_flight += 1
-        self.num_in_flight_tokens += num_tokens
-        self.num_dispatched_total += 1
+        self.load.on_dispatch(num_tokens)
 
     def on_complete(self, num_tokens: int) -> None:
-        self.num_in_flight -= 1
-        self.num_in_flight_tokens -= num_tokens
-        self.num_completed_total += 1
+        self.load.on_complete(num_tokens)
 
     def gpu_hours(self, end_s: float) -> float:
         """GPU-hours billed from provisioning to stop (or ``end_s``)."""

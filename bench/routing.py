@@ -11,7 +11,7 @@ spread come from the engines' own /metrics. Then an overload run (default profil
 120% of capacity) mixes a small interactive (high-priority) stream with a batch
 (low-priority) flood, against the interactive stream's unloaded TTFT.
 
-    .venv/bin/python bench/routing.py [--duration 20] [--speed 10]
+    .venv/bin/python bench/routing.py [--duration 12] [--speed 10]
 
 Writes bench/results/routing.json and prints the table.
 """
@@ -211,11 +211,11 @@ def calibrate(args: argparse.Namespace, workdir: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0, help="wall seconds per run")
+    parser.add_argument("--duration", type=float, default=12.0, help="wall seconds per run")
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--loads", default="0.5,0.8,1.0")
-    parser.add_argument("--stream-interval", type=int, default=8)
+    parser.add_argument("--stream-interval", type=int, default=16)
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.3)
     parser.add_argument("--calibration-depth", type=int, default=12)
     parser.add_argument("--capacity", type=float, default=None, help="skip calibration (wall rps)")

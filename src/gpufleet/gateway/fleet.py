@@ -13,18 +13,27 @@ from gpufleet.backends.endpoint import EndpointSpec, LiveEndpoint
 from gpufleet.backends.engine_metrics import parse_metrics
 from gpufleet.config import FleetConfig, HealthConfig, ScrapeConfig
 from gpufleet.errors import BackendError
+from gpufleet.plan.catalog import Catalog
+from gpufleet.plan.economics import replica_economics
 from gpufleet.types import EndpointHealth
 
 log = logging.getLogger("gpufleet.fleet")
 
 
 def static_endpoint_specs(config: FleetConfig) -> list[EndpointSpec]:
-    """One spec per static endpoint URL in fleet.yaml, ids ``pool/model/index``."""
+    """One spec per static endpoint URL in fleet.yaml, ids ``pool/model/index``; modelled
+    cost per token and prefill speed come from the catalog when it knows the deployment."""
     specs = []
+    catalog = Catalog.load()
     for pool in config.pools:
         price = pool.price_usd_per_gpu_hour * pool.gpus_per_replica
         for deployment in pool.deployments:
-            adapters = frozenset(config.model(deployment.model).lora_adapters)
+            model = config.model(deployment.model)
+            adapters = frozenset(model.lora_adapters)
+            economics = replica_economics(
+                catalog, model.spec or model.name, pool.gpu, pool.gpus_per_replica, price,
+                model.context_length,
+            ) if deployment.endpoints else None  # fmt: skip
             for index, url in enumerate(deployment.endpoints):
                 specs.append(
                     EndpointSpec(
@@ -35,6 +44,8 @@ def static_endpoint_specs(config: FleetConfig) -> list[EndpointSpec]:
                         gpu=pool.gpu,
                         price_usd_per_hour=price,
                         adapters=adapters,
+                        cost_usd_per_mtok=economics.cost_usd_per_mtok if economics else 0.0,
+                        prefill_tokens_per_s=economics.prefill_tokens_per_s if economics else 0.0,
                     )
                 )
     return specs

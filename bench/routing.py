@@ -95,6 +95,13 @@ class Fleet:
     def __init__(self, args: argparse.Namespace, profile: str, workdir: Path):
         self.processes: list[subprocess.Popen[bytes]] = []
         self.engine_urls: list[str] = []
+        try:
+            self._start(args, profile, workdir)
+        except BaseException:
+            self.close()  # a failed start must not leave engines behind
+            raise
+
+    def _start(self, args: argparse.Namespace, profile: str, workdir: Path) -> None:
         for _ in range(args.replicas):
             port = free_port()
             self._spawn([

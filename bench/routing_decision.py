@@ -30,8 +30,8 @@ def main(num_candidates: int = 64, num_decisions: int = 20_000) -> dict[str, obj
         Endpoint(
             id=f"pool/m/{i}",
             models=frozenset({"m"}),
-            num_waiting=rng.randint(0, 4),
-            num_running=rng.randint(0, 64),
+            num_waiting=rng.randint(0, 4),  # within the standard band's limits: every
+            num_running=rng.randint(0, 64),  # candidate passes the filters and is scored
             kv_usage=rng.random() * 0.8,
             num_in_flight=rng.randint(0, 32),
             kv_capacity_tokens=500_000,
@@ -39,13 +39,14 @@ def main(num_candidates: int = 64, num_decisions: int = 20_000) -> dict[str, obj
         for i in range(num_candidates)
     ]
     system_prompts = ["".join(rng.choice("abcdefghij ") for _ in range(3000)) for _ in range(4)]
+    assert all(e.num_waiting <= 4 and e.kv_usage <= 0.875 for e in endpoints)
     results = {}
     for name in ("default", "round-robin", "least-load"):
         profile = RoutingProfile.from_config(name, BUILTIN_PROFILES[name])
         timings = []
         for n in range(num_decisions):
             text = system_prompts[n % 4] + f"user {n % 500} says " + "x" * 1000
-            request = RouteRequest(model="m", prompt_tokens=1000, prompt_text=text)
+            request = RouteRequest(model="m", prompt_tokens=1000, prompt_text=text, priority=5)
             start = time.perf_counter()
             decision = profile.decide(request, endpoints)
             assert decision is not None

@@ -10,8 +10,7 @@
     │   ├── PermissionDenied        403: key not allowed for this model / endpoint
     │   ├── NotFound                404: unknown model or route
     │   ├── MethodNotAllowed        405
-    │   ├── PayloadTooLarge         413: body over the configured limit
-    │   └── UnsupportedMediaType    415
+    │   └── PayloadTooLarge         413: body over the configured limit
     ├── CapacityError               the fleet cannot take it now (429/503 + Retry-After)
     │   ├── RateLimited             429: quota, rate limit or shed by admission
     │   └── NoCapacity              503: no healthy replica for the model
@@ -78,10 +77,6 @@ class MethodNotAllowed(RequestError):
 class PayloadTooLarge(RequestError):
     status = 413
     code = "payload_too_large"
-
-
-class UnsupportedMediaType(RequestError):
-    status = 415
 
 
 class CapacityError(GpufleetError):

@@ -209,6 +209,8 @@ class GatewayMetrics:
         )
         self._children: dict[tuple[str, str], EndpointMetrics] = {}
         self._queue_keys: set[tuple[str, int]] = set()
+        self._decisions: dict[str, Histogram] = {}
+        self._health_keys: set[tuple[str, str, str, str]] = set()
         self._outcomes: dict[tuple[str, str], Counter] = {}
 
     def for_endpoint(self, model: str, pool: str, gpu: str, endpoint: str) -> EndpointMetrics:
@@ -228,6 +230,14 @@ class GatewayMetrics:
             self._children[key] = children
         return children
 
+    def decision_latency_for(self, model: str) -> Histogram:
+        """The routing-decision histogram of ``model`` (child cached: no label lookup)."""
+        child = self._decisions.get(model)
+        if child is None:
+            child = self.decision_latency.labels(model)
+            self._decisions[model] = child
+        return child
+
     def outcome(self, model: str, outcome: str) -> None:
         child = self._outcomes.get((model, outcome))
         if child is None:
@@ -240,6 +250,15 @@ class GatewayMetrics:
         self._queue_keys |= set(depth)
         for model, priority in self._queue_keys:
             self.queue_depth.labels(model, str(priority)).set(depth.get((model, priority), 0))
+
+    def set_endpoint_health(self, states: list[tuple[tuple[str, str, str, str], bool]]) -> None:
+        """Publish 1/0 per endpoint (model, pool, gpu, id); endpoints gone since are removed."""
+        current = {labels for labels, _ in states}
+        for labels in self._health_keys - current:
+            self.endpoint_healthy.remove(*labels)
+        self._health_keys = current
+        for labels, routable in states:
+            self.endpoint_healthy.labels(*labels).set(1.0 if routable else 0.0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -122,3 +122,5 @@ def test_health_ready_metrics(gateway_url: str) -> None:
     assert status == 200 and b'"tiny":true' in body
     status, body = http_get(gateway_url + "/metrics")
     assert status == 200 and b"gpufleet_requests_in_flight" in body
+    healthy = [line for line in body.splitlines() if line.startswith(b"gpufleet_endpoint_healthy{")]
+    assert len(healthy) == 2 and all(line.endswith(b" 1.0") for line in healthy), healthy

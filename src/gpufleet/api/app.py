@@ -113,6 +113,12 @@ class GatewayApp:
         gate = self.proxy.gate
         if gate is not None:
             self.proxy.metrics.set_queue_depth(gate.depth())
+        self.proxy.metrics.set_endpoint_health(
+            [
+                ((e.spec.model, e.pool, e.gpu, e.id), e.routable)
+                for e in self.proxy.fleet.endpoints.values()
+            ]
+        )
         responder.send(
             200,
             b"content-type: text/plain; version=0.0.4; charset=utf-8\r\n",

@@ -24,6 +24,8 @@ from typing import cast
 
 import httptools
 
+from gpufleet.api.errors import error_body
+
 Handler = Callable[["Request", "Responder"], Awaitable[None]]
 
 _REASONS = {
@@ -158,9 +160,6 @@ class Responder:
         """Call ``callback`` once the client's socket accepts writes again."""
         self._conn.resume_callbacks.append(callback)
 
-    async def drain(self) -> None:
-        await self._conn.drain()
-
 
 class HttpServerProtocol(asyncio.Protocol):
     """One client connection. Requests are handled one at a time, in order."""
@@ -185,7 +184,6 @@ class HttpServerProtocol(asyncio.Protocol):
         self.closed = False
         self.write_paused = False
         self.resume_callbacks: list[Callable[[], None]] = []
-        self._drain_waiter: asyncio.Future[None] | None = None
         self._responder: Responder | None = None
         self._reading_paused = False
 
@@ -319,27 +317,15 @@ class HttpServerProtocol(asyncio.Protocol):
             self.closed = True
             self._transport.close()
 
-    async def drain(self) -> None:
-        if not self.write_paused or self.closed:
-            return
-        if self._drain_waiter is None:
-            self._drain_waiter = asyncio.get_running_loop().create_future()
-        await self._drain_waiter
-
     def _wake_writer(self) -> None:
         self.write_paused = False
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
         callbacks, self.resume_callbacks = self.resume_callbacks, []
         for callback in callbacks:
             callback()
 
     def _reject(self, status: int, message: bytes) -> None:
-        body = (
-            b'{"error":{"message":"%s","type":"invalid_request_error","param":null,"code":%d}}'
-            % (message.replace(b'"', b"'").replace(b"\\", b"/"), status)
-        )
+        """Answer a request refused at the protocol level (before any handler) and close."""
+        body = error_body(message.decode("latin-1"), "invalid_request_error", None, status)
         self.write(
             b"%scontent-type: application/json\r\ncontent-length: %d\r\n"
             b"connection: close\r\n\r\n%s" % (status_line(status), len(body), body)
@@ -348,9 +334,7 @@ class HttpServerProtocol(asyncio.Protocol):
         self.close()
 
 
-_INTERNAL_ERROR_BODY = (
-    b'{"error":{"message":"internal gateway error","type":"server_error","param":null,"code":500}}'
-)
+_INTERNAL_ERROR_BODY = error_body("internal gateway error", "server_error", None, 500)
 
 
 @dataclass

@@ -13,17 +13,6 @@ import math
 import re
 from dataclasses import dataclass
 
-SIGNALS = (
-    "num_waiting",
-    "num_running",
-    "kv_usage",
-    "prefix_cache_queries",
-    "prefix_cache_hits",
-    "num_preemptions",
-    "cache_config_info",
-    "lora_requests_info",
-)
-
 METRIC_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
     # kind → signal → candidate names, preferred first (current, then deprecated).
     "vllm": {

@@ -42,7 +42,6 @@ class AdmissionGate:
         self.queues: dict[str, AdmissionQueue] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._pump_scheduled: set[str] = set()
-        self.num_shed = 0
 
     def has_waiting(self, model: str) -> bool:
         queue = self.queues.get(model)
@@ -126,7 +125,6 @@ class AdmissionGate:
                 for ticket in queue.expire(now):
                     _, future = _payload(ticket)
                     if not future.done():
-                        self.num_shed += 1
                         self._on_shed()
                         future.set_exception(self._shed_error(ticket, now))
             self.pump_all()

@@ -295,7 +295,7 @@ class Proxy:
             endpoints = [e for e in endpoints if e not in tried]
         start = time.perf_counter()
         decision = self.profile.decide(route, endpoints)
-        self.metrics.decision_latency.labels(route.model).observe(time.perf_counter() - start)
+        self.metrics.decision_latency_for(route.model).observe(time.perf_counter() - start)
         return decision
 
     async def _attempt(

@@ -84,7 +84,6 @@ class RelaySink:
         "first_chunk_at",
         "headers",
         "last_chunk_at",
-        "num_chunks",
         "result",
         "status",
         "usage",
@@ -111,11 +110,6 @@ class RelaySink:
         self.first_chunk_at = 0.0
         self.last_chunk_at = 0.0
         self.usage = NO_USAGE
-        self.num_chunks = 0
-
-    @property
-    def client_started(self) -> bool:
-        return self._responder.started
 
     # BodySink ------------------------------------------------------------------------
     def on_headers(self, status: int, headers: dict[str, str]) -> None:
@@ -145,7 +139,6 @@ class RelaySink:
         elif self._on_chunk is not None:
             self._on_chunk(now - self.last_chunk_at, now)
         self.last_chunk_at = now
-        self.num_chunks += 1
         if not events:
             return
         responder = self._responder

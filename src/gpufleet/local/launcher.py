@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import os
 import signal
 import socket
 import subprocess
@@ -127,9 +126,3 @@ class LocalFleet:
                 engine.process.kill()
                 engine.process.wait()
         self.engines.clear()
-
-    def stop_engine(self, engine: LocalEngine) -> None:
-        if engine.process.poll() is None:
-            os.kill(engine.process.pid, signal.SIGTERM)
-            engine.process.wait()
-        self.engines.remove(engine)

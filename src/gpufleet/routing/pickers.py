@@ -26,7 +26,8 @@ class _SeededPicker:
 class MaxScorePicker(_SeededPicker):
     """Chooses the highest total score; ties are broken at random (seeded).
 
-    Fallbacks are the other candidates in descending score order.
+    Fallbacks are the other candidates in descending score order (ties in candidate
+    order). One C-level sort and one random draw per decision, however many candidates.
     """
 
     name: str = "max-score-picker"
@@ -38,8 +39,14 @@ class MaxScorePicker(_SeededPicker):
         endpoints: Sequence[EndpointView],
         scores: Sequence[float],
     ) -> RoutingDecision:
-        rng = self._rng.random
-        order = sorted(range(len(endpoints)), key=lambda i: (-scores[i], rng()))
+        order = sorted(range(len(endpoints)), key=scores.__getitem__, reverse=True)
+        best = scores[order[0]]
+        num_tied = 1
+        while num_tied < len(order) and scores[order[num_tied]] == best:
+            num_tied += 1
+        if num_tied > 1:
+            chosen = self._rng.randrange(num_tied)
+            order[0], order[chosen] = order[chosen], order[0]
         return _decision(endpoints, scores, order)
 
 

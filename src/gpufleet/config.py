@@ -203,6 +203,11 @@ class RetryConfig:
     min_retries_per_s: NonNegativeFloat = 10.0
     """... plus this floor, so a quiet gateway can still retry."""
     budget_window_s: PositiveFloat = 10.0
+    resume_streams: bool = True
+    """Continue a stream cut mid-way (replica died or was stopped) on another replica:
+    the client sees one uninterrupted stream (see gateway/resumption.py)."""
+    max_resumes: Annotated[int, Field(ge=0, le=10)] = 2
+    """Resumptions at most per stream; each also spends the retry budget."""
 
 
 @dataclass(frozen=True)

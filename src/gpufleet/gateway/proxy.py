@@ -5,7 +5,10 @@ reset, first-byte timeout, a 5xx or 429 answer) is retried on another
 replica, at most ``retry.max_attempts`` attempts in all and only while the
 retry budget allows. A stale pooled connection is retried once on a fresh
 connection to the same replica without counting. After the first byte, a
-failure ends the stream with an error event and ``[DONE]``.
+resumable stream (``retry.resume_streams``, see gateway/resumption.py) is
+continued on another replica, at most ``retry.max_resumes`` times, each
+spending the retry budget; any other failure ends the stream with an error
+event and ``[DONE]``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,20 @@ from gpufleet.errors import (
 from gpufleet.gateway.access_log import AccessLog
 from gpufleet.gateway.admission_gate import AdmissionGate
 from gpufleet.gateway.fleet import FleetState
-from gpufleet.gateway.relay import Outcome, RelaySink, Usage, usage_from_json
+from gpufleet.gateway.relay import (
+    Outcome,
+    RelaySink,
+    Usage,
+    end_stream_done,
+    end_with_error,
+    usage_from_json,
+)
+from gpufleet.gateway.resumption import (
+    StreamProgress,
+    continuation_body,
+    length_finish_event,
+    not_resumable,
+)
 from gpufleet.gateway.retry_budget import RetryBudget
 from gpufleet.metrics import EndpointMetrics, GatewayMetrics
 from gpufleet.prompt_text import request_prompt_text
@@ -47,6 +63,10 @@ UPSTREAM_PATHS = {
     "embeddings": b"/v1/embeddings",
 }
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+class _StreamCut(Exception):
+    """A resumable stream lost its replica after bytes reached the client."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +161,13 @@ class Proxy:
         )
         tenant_name = tenant.name if tenant else headers.get(self._tenant_header) or "default"
         body, strip_usage = self._upstream_body(parsed, target, request.body)
+        progress: StreamProgress | None = None
+        if (
+            parsed.stream
+            and self.config.retry.resume_streams
+            and not_resumable(kind, parsed.body) is None
+        ):
+            progress = StreamProgress(kind)
         debug = self.config.gateway.debug_header and request.headers.get("x-gpufleet-debug") == "1"
         self.retry_budget.record_request(received)
         record: dict[str, Any] = {
@@ -158,7 +185,7 @@ class Proxy:
         try:
             outcome = await self._forward(
                 kind, route, body, strip_usage, debug, request_id, responder, record, received,
-                tenant_name, deadline_s,
+                tenant_name, deadline_s, progress, parsed.body,
             )  # fmt: skip
         finally:
             if lease is not None and guard is not None:  # tenancy: usage, slot release
@@ -205,12 +232,18 @@ class Proxy:
         received: float,
         tenant: str,
         deadline_s: float,
+        progress: StreamProgress | None,
+        upstream_body: dict[str, Any],
     ) -> str:
         tried: list[LiveEndpoint] = []
         last_error: BackendError | None = None
         gate = self.gate
-        for attempt in range(1, self.config.retry.max_attempts + 1):
-            if attempt == 1 and gate is not None and gate.has_waiting(route.model):
+        retry = self.config.retry
+        attempt = 0
+        resumes = 0
+        while attempt < retry.max_attempts:
+            attempt += 1
+            if attempt == 1 and resumes == 0 and gate is not None and gate.has_waiting(route.model):
                 decision: RoutingDecision | None = await self._queue(
                     route, tenant, deadline_s, record
                 )
@@ -227,8 +260,34 @@ class Proxy:
             try:
                 return await self._attempt(
                     kind, route, endpoint, body, strip_usage, debug, decision, request_id,
-                    responder, record, received,
+                    responder, record, received, progress,
                 )  # fmt: skip
+            except _StreamCut:
+                assert progress is not None
+                tried.append(endpoint)
+                now = time.monotonic()
+                endpoint.record_failure(now)
+                self.metrics.for_endpoint(
+                    route.model, endpoint.pool, endpoint.gpu, endpoint.id
+                ).retries.inc()
+                resumes += 1
+                record["resumes"] = resumes
+                if resumes > retry.max_resumes or not self.retry_budget.try_spend(now):
+                    end_with_error(responder, "the replica failed mid-stream; not resumed")
+                    return Outcome.BROKEN
+                continuation = continuation_body(kind, upstream_body, progress)
+                if continuation is None:  # the cut came after the last token
+                    closing = (
+                        b""
+                        if progress.finished
+                        else length_finish_event(kind, progress, route.model)
+                    )
+                    end_stream_done(responder, closing)
+                    return Outcome.OK
+                progress.begin_resume()
+                body = orjson.dumps(continuation)
+                attempt = 0
+                last_error = None
             except BackendError as exc:
                 last_error = exc
                 tried.append(endpoint)
@@ -239,6 +298,12 @@ class Proxy:
                     record["ejected"] = endpoint.id
                 if not self.retry_budget.try_spend(time.monotonic()):
                     break
+        if responder.started:  # a cut stream that no replica could continue
+            end_with_error(
+                responder, f"the replica failed mid-stream and no replica could resume it: "
+                f"{last_error or 'no healthy replica'}"
+            )  # fmt: skip
+            return Outcome.BROKEN
         if last_error is None:
             raise NoCapacity(f"no healthy replica serves model `{route.model}`; retry later")
         if isinstance(last_error, BackendStatusError):
@@ -311,6 +376,7 @@ class Proxy:
         responder: Responder,
         record: dict[str, Any],
         received: float,
+        progress: StreamProgress | None = None,
     ) -> str:
         children = self.metrics.for_endpoint(
             endpoint.spec.model, endpoint.pool, endpoint.gpu, endpoint.id
@@ -335,7 +401,7 @@ class Proxy:
         children.in_flight.inc()
         try:
             result = await self._exchange(
-                endpoint, head + body, responder, stream_headers, strip_usage, children
+                endpoint, head + body, responder, stream_headers, strip_usage, children, progress
             )
         finally:
             endpoint.on_complete(num_tokens)
@@ -357,6 +423,10 @@ class Proxy:
                     endpoint_id=endpoint.id,
                 )
             endpoint.record_success()
+            if responder.started:  # a continuation refused (e.g. prompt + text too long)
+                reason = payload[:300].decode(errors="replace")
+                end_with_error(responder, f"resuming the stream failed: {reason}", status)
+                return "upstream_error"
             record["status"] = status
             content_type = headers.get("content-type", "application/json").encode()
             responder.send(
@@ -372,11 +442,13 @@ class Proxy:
             return "client_error"
         record["status"] = 200
         outcome = str(value)
+        if outcome == Outcome.CUT:
+            raise _StreamCut(endpoint.id)
         if outcome == Outcome.OK:
             endpoint.record_success()
         elif outcome == Outcome.BROKEN:
             endpoint.record_failure(now)
-        if sink.first_chunk_at:
+        if sink.first_chunk_at and "ttft_ms" not in record:
             ttft = sink.first_chunk_at - received
             children.ttft.observe(ttft)
             record["ttft_ms"] = round(ttft * 1000, 3)
@@ -392,13 +464,18 @@ class Proxy:
         stream_headers: bytes,
         strip_usage: bool,
         children: EndpointMetrics,
+        progress: StreamProgress | None = None,
     ) -> tuple[RelaySink, object]:
         """Send ``data`` on a pooled connection; a stale reused connection is retried once."""
         itl = children.itl
         for fresh_retry in (False, True):
             conn = await endpoint.pool_connections.acquire(self.timeouts.connect_s)
             sink = RelaySink(
-                responder, stream_headers, strip_usage, lambda gap, _now: itl.observe(gap)
+                responder,
+                stream_headers,
+                strip_usage,
+                lambda gap, _now: itl.observe(gap),
+                progress,
             )
             sink.conn = conn
             callbacks = responder.disconnect_callbacks

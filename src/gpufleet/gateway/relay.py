@@ -7,6 +7,11 @@ event starts the client's response, later ones are written as they arrive.
 Only whole events are ever forwarded, so a replica that dies mid-stream can
 be followed by a well-formed error event and ``data: [DONE]``.
 
+Resumable streams (``progress`` given, see gateway/resumption.py) have each
+relayed event observed, and a replica failing mid-stream resolves ``result``
+with ``Outcome.CUT`` without closing the client's stream: the proxy continues
+it on another replica or closes it.
+
 Backpressure: when the client's socket stops accepting writes, reading from
 the replica pauses until it drains, so a slow reader cannot pin memory.
 """
@@ -24,6 +29,7 @@ import orjson
 from gpufleet.api.server import Responder
 from gpufleet.backends.connection import UpstreamConnection
 from gpufleet.errors import GpufleetError
+from gpufleet.gateway.resumption import StreamProgress
 
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens"\s*:\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens"\s*:\s*(\d+)')
@@ -34,6 +40,8 @@ _DONE_EVENT = b"data: [DONE]\n\n"
 class Outcome:
     OK = "ok"
     BROKEN = "stream_broken"
+    CUT = "stream_cut"
+    """A resumable stream lost its replica; the client's stream is still open."""
     CLIENT_GONE = "client_gone"
 
 
@@ -63,6 +71,19 @@ def usage_from_json(body: bytes) -> Usage:
     )
 
 
+def end_with_error(responder: Responder, message: str, code: int = 502) -> None:
+    """Close a started stream well-formed: an OpenAI-style error event, then ``[DONE]``."""
+    event = orjson.dumps(
+        {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+    )
+    responder.end_stream(b"data: " + event + b"\n\n" + _DONE_EVENT)
+
+
+def end_stream_done(responder: Responder, last_events: bytes = b"") -> None:
+    """Close a started stream normally: optional final events, then ``[DONE]``."""
+    responder.end_stream(last_events + _DONE_EVENT)
+
+
 class RelaySink:
     """A ``BodySink`` bridging one upstream exchange to the client's ``Responder``.
 
@@ -84,6 +105,7 @@ class RelaySink:
         "first_chunk_at",
         "headers",
         "last_chunk_at",
+        "progress",
         "result",
         "status",
         "usage",
@@ -95,6 +117,7 @@ class RelaySink:
         stream_headers: bytes,
         strip_usage: bool,
         on_chunk: Callable[[float, float], None] | None,
+        progress: StreamProgress | None = None,
     ):
         self._responder = responder
         self._stream_headers = stream_headers
@@ -110,6 +133,7 @@ class RelaySink:
         self.first_chunk_at = 0.0
         self.last_chunk_at = 0.0
         self.usage = NO_USAGE
+        self.progress = progress
 
     # BodySink ------------------------------------------------------------------------
     def on_headers(self, status: int, headers: dict[str, str]) -> None:
@@ -132,6 +156,8 @@ class RelaySink:
         cut += 2
         events = buffer[:cut]
         self._carry = buffer[cut:]
+        if self.progress is not None:
+            events = self.progress.relay(events)
         if b'"usage"' in events:
             events = self._take_usage(events)
         if self.first_chunk_at == 0.0:
@@ -176,12 +202,11 @@ class RelaySink:
         if not responder.started:
             self.result.set_exception(error)
             return
+        if self.progress is not None:
+            self.result.set_result(Outcome.CUT)  # the proxy resumes or closes the stream
+            return
         # Bytes already reached the client: close the stream well-formed.
-        message = f"the replica failed mid-stream: {error}"
-        event = orjson.dumps(
-            {"error": {"message": message, "type": "server_error", "param": None, "code": 502}}
-        )
-        responder.end_stream(b"data: " + event + b"\n\n" + _DONE_EVENT)
+        end_with_error(responder, f"the replica failed mid-stream: {error}")
         self.result.set_result(Outcome.BROKEN)
 
     # client side ---------------------------------------------------------------

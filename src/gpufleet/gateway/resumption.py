@@ -1,0 +1,248 @@
+"""Stream resumption: continue a stream cut mid-way on another replica.
+
+When a replica dies (or is stopped at the end of a drain notice) in the middle
+of a streaming response, the client has already received some tokens. The
+gateway asks another replica for the rest and splices its stream onto the
+client's, so the client sees one uninterrupted, well-formed stream:
+
+- a completion is resumed with ``prompt + text so far`` and the remaining
+  ``max_tokens``;
+- a chat completion with the partial assistant message appended and
+  ``continue_final_message: true, add_generation_prompt: false`` (vLLM's
+  continuation of a final assistant message);
+- the continuation's events are rewritten to the original ``id`` and
+  ``created``; its role-only first chat chunk is dropped;
+- usage: ``completion_tokens`` = tokens streamed before the cut + tokens of the
+  continuation; ``prompt_tokens`` = the continuation's prompt minus the tokens
+  streamed before the cut (exact when the partial text re-tokenises to the
+  same number of tokens, which is the usual case; off by a token or two
+  otherwise).
+
+Only requests where the continuation can be faithful are resumable (see
+`not_resumable`): one choice, no logprobs, no echo, no tool calls, a string
+prompt. Token counting assumes one stream event per token (vLLM's default
+``--stream-interval 1``; the simulated engine does the same by default).
+
+`StreamProgress` is fed every relayed event (bytes) of a resumable stream; it
+is pure (no I/O): the proxy decides when to resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+COMPLETIONS_DEFAULT_MAX_TOKENS = 16
+"""OpenAI's (and vLLM's) default ``max_tokens`` for ``/v1/completions``."""
+
+
+def not_resumable(kind: str, body: dict[str, Any]) -> str | None:
+    """Why this request's stream cannot be resumed faithfully; ``None`` if it can."""
+    if kind not in ("chat", "completions"):
+        return "not a generation request"
+    if body.get("n") not in (None, 1) or body.get("best_of") not in (None, 1):
+        return "n > 1"
+    if body.get("logprobs") or body.get("top_logprobs") or body.get("prompt_logprobs"):
+        return "logprobs"
+    if kind == "completions":
+        if not isinstance(body.get("prompt"), str):
+            return "prompt is not a single string"
+        if body.get("echo") or body.get("suffix"):
+            return "echo or suffix"
+        return None
+    if body.get("tools") or body.get("functions") or body.get("continue_final_message"):
+        return "tool calls or an explicit continuation"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "no messages"
+    return None
+
+
+class StreamProgress:
+    """What the client has received of one resumable stream (events observed in order)."""
+
+    __slots__ = (
+        "_parts",
+        "_resumed",
+        "_skip_role",
+        "created",
+        "finished",
+        "kind",
+        "num_tokens",
+        "response_id",
+        "tokens_before_resume",
+    )
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.response_id: str | None = None
+        self.created: int | None = None
+        self._parts: list[str] = []
+        self.num_tokens = 0
+        """Token events the client has received (all segments)."""
+        self.finished = False
+        """A ``finish_reason`` reached the client: nothing is left to generate."""
+        self._resumed = False
+        self._skip_role = False
+        self.tokens_before_resume = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def started(self) -> bool:
+        return self.response_id is not None
+
+    def begin_resume(self) -> None:
+        """The next events come from a continuation: rewrite them into this stream."""
+        self._resumed = True
+        self._skip_role = self.kind == "chat"
+        self.tokens_before_resume = self.num_tokens
+
+    def relay(self, events: bytes) -> bytes:
+        """Observe ``events`` (whole SSE events) and return the bytes to send the client."""
+        if not self._resumed:
+            for payload in _payloads(events):
+                self._observe(payload)
+            return events
+        out: list[bytes] = []
+        for raw in events.split(b"\n\n"):
+            if not raw.strip():
+                continue
+            parsed = _payload(raw)
+            if parsed is None:
+                out.append(raw + b"\n\n")
+                continue
+            rewritten = self._rewrite(parsed)
+            if rewritten is not None:
+                self._observe(rewritten)
+                out.append(b"data: " + orjson.dumps(rewritten) + b"\n\n")
+        return b"".join(out)
+
+    # internals ------------------------------------------------------------------------
+    def _observe(self, event: dict[str, Any]) -> None:
+        if self.response_id is None:
+            self.response_id = event.get("id")
+            self.created = event.get("created")
+        choices = event.get("choices")
+        if not choices:
+            return
+        choice = choices[0]
+        if self.kind == "chat":
+            delta = choice.get("delta") or {}
+            if "role" not in delta:
+                self.num_tokens += 1
+            content = delta.get("content")
+        else:
+            self.num_tokens += 1
+            content = choice.get("text")
+        if isinstance(content, str) and content:
+            self._parts.append(content)
+        if choice.get("finish_reason") is not None:
+            self.finished = True
+
+    def _rewrite(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if self.response_id is not None:
+            event["id"] = self.response_id
+        if self.created is not None:
+            event["created"] = self.created
+        choices = event.get("choices")
+        if self._skip_role and choices:
+            delta = choices[0].get("delta") or {}
+            if "role" in delta:
+                self._skip_role = False
+                if not delta.get("content") and choices[0].get("finish_reason") is None:
+                    return None
+                delta.pop("role")
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            before = self.tokens_before_resume
+            prompt = max(0, int(usage.get("prompt_tokens") or 0) - before)
+            completion = int(usage.get("completion_tokens") or 0) + before
+            usage["prompt_tokens"] = prompt
+            usage["completion_tokens"] = completion
+            usage["total_tokens"] = prompt + completion
+        return event
+
+
+def continuation_body(
+    kind: str, body: dict[str, Any], progress: StreamProgress
+) -> dict[str, Any] | None:
+    """The request that generates the rest of the stream; ``None`` when nothing is left."""
+    if progress.finished:
+        return None
+    text = progress.text
+    sent = progress.num_tokens
+    resumed = dict(body)
+    options = dict(resumed.get("stream_options") or {})
+    options["include_usage"] = True
+    resumed["stream_options"] = options
+    if kind == "completions":
+        limit = body.get("max_tokens")
+        remaining = (COMPLETIONS_DEFAULT_MAX_TOKENS if limit is None else int(limit)) - sent
+        if remaining <= 0:
+            return None
+        resumed["prompt"] = str(body["prompt"]) + text
+        resumed["max_tokens"] = remaining
+    else:
+        for field in ("max_completion_tokens", "max_tokens"):
+            limit = body.get(field)
+            if limit is not None:
+                remaining = int(limit) - sent
+                if remaining <= 0:
+                    return None
+                resumed[field] = remaining
+        resumed["messages"] = [*body["messages"], {"role": "assistant", "content": text}]
+        resumed["continue_final_message"] = True
+        resumed["add_generation_prompt"] = False
+    min_tokens = body.get("min_tokens")
+    if isinstance(min_tokens, int) and min_tokens > 0:
+        resumed["min_tokens"] = max(0, min_tokens - sent)
+    return resumed
+
+
+def length_finish_event(kind: str, progress: StreamProgress, model: str) -> bytes:
+    """A closing event for a stream cut right after its last allowed token."""
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
+    if kind == "chat":
+        choice["delta"] = {}
+        obj = "chat.completion.chunk"
+    else:
+        choice["text"] = ""
+        obj = "text_completion"
+    event = {
+        "id": progress.response_id,
+        "object": obj,
+        "created": progress.created,
+        "model": model,
+        "choices": [choice],
+    }
+    return b"data: " + orjson.dumps(event) + b"\n\n"
+
+
+def _payloads(events: bytes) -> list[dict[str, Any]]:
+    parsed = []
+    for raw in events.split(b"\n\n"):
+        payload = _payload(raw)
+        if payload is not None:
+            parsed.append(payload)
+    return parsed
+
+
+def _payload(raw: bytes) -> dict[str, Any] | None:
+    """The JSON object of one ``data:`` event; ``None`` for [DONE], comments, errors."""
+    raw = raw.strip()
+    if not raw.startswith(b"data:"):
+        return None
+    data = raw[5:].strip()
+    if not data.startswith(b"{"):
+        return None
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or "error" in value:
+        return None
+    return value

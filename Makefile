@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: up test test-deps lint typecheck unit venv clean system-deps \
+.PHONY: up test test-vllm test-deps lint typecheck unit venv clean system-deps \
 	bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
 
 venv: $(STAMP)
@@ -23,6 +23,12 @@ up: venv
 ## make test: lint, type-check and the whole test suite
 test: venv test-deps lint typecheck
 	$(PY) -m pytest -q
+
+## make test-vllm: the integration tier against two real vLLM CPU servers on loopback
+## (builds its vLLM virtualenv once, cached in ~/.cache/gpufleet; prints its timings)
+test-vllm: venv
+	@bash tests/vllm/ensure_venv.sh >/dev/null
+	$(PY) -m pytest -q tests/vllm
 
 # Debian packages the test suite runs for real: redis-server (shared limits across gateways).
 test-deps:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,3 +15,12 @@ def procs() -> Iterator[ProcessGroup]:
         yield group
     finally:
         group.close()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/vllm (the real-vLLM tier, `make test-vllm`) runs only when named explicitly:
+    it builds a vLLM virtualenv and starts real vLLM servers."""
+    if collection_path.name != "vllm" or collection_path.parent != Path(__file__).parent:
+        return None
+    named = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    return not any(path == collection_path or collection_path in path.parents for path in named)

@@ -51,7 +51,7 @@ def test_progress_counts_tokens_and_text_but_not_the_role_chunk() -> None:
     progress = StreamProgress("chat")
     out = progress.relay(sse(chat_chunk("", role=True), chat_chunk("Hel"), chat_chunk("lo")))
     assert out.count(b"data: ") == 3  # relayed untouched before a resume
-    assert (progress.text, progress.num_tokens, progress.response_id) == ("Hello", 2, "chatcmpl-1")
+    assert (progress.text, progress.num_events, progress.response_id) == ("Hello", 2, "chatcmpl-1")
     assert not progress.finished
 
 
@@ -60,7 +60,7 @@ def test_chat_continuation_appends_the_partial_message_and_reduces_max_tokens() 
     progress.relay(sse(chat_chunk("", role=True), chat_chunk("Hel"), chat_chunk("lo")))
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10,
             "stream": True}  # fmt: skip
-    resumed = continuation_body("chat", body, progress)
+    resumed = continuation_body("chat", body, progress, progress.num_events)
     assert resumed is not None
     assert resumed["messages"][-1] == {"role": "assistant", "content": "Hello"}
     assert resumed["continue_final_message"] is True
@@ -75,7 +75,7 @@ def test_completion_continuation_uses_the_default_max_tokens() -> None:
     choice = {"index": 0, "text": " a", "finish_reason": None}
     event = {"id": "cmpl-1", "created": 1, "choices": [choice]}
     progress.relay(sse(event, event, event))
-    resumed = continuation_body("completions", {"prompt": "x"}, progress)
+    resumed = continuation_body("completions", {"prompt": "x"}, progress, 3)
     assert resumed is not None
     assert resumed["prompt"] == "x a a a"
     assert resumed["max_tokens"] == 16 - 3
@@ -85,10 +85,10 @@ def test_nothing_to_continue_after_the_last_token_or_a_finish() -> None:
     progress = StreamProgress("chat")
     progress.relay(sse(chat_chunk("a"), chat_chunk("b")))
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-    assert continuation_body("chat", body, progress) is None
+    assert continuation_body("chat", body, progress, 2) is None
     finished = StreamProgress("chat")
     finished.relay(sse(chat_chunk("a", finish="stop")))
-    assert continuation_body("chat", {"messages": body["messages"]}, finished) is None
+    assert continuation_body("chat", {"messages": body["messages"]}, finished, 1) is None
     closing = json.loads(length_finish_event("chat", progress, "m")[6:])
     assert closing["id"] == "chatcmpl-1" and closing["choices"][0]["finish_reason"] == "length"
 
@@ -96,7 +96,7 @@ def test_nothing_to_continue_after_the_last_token_or_a_finish() -> None:
 def test_continuation_events_are_rewritten_into_the_original_stream() -> None:
     progress = StreamProgress("chat")
     progress.relay(sse(chat_chunk("", role=True), chat_chunk("a"), chat_chunk("b")))
-    progress.begin_resume()
+    progress.begin_resume(2)
     other = {**chat_chunk("", role=True), "id": "chatcmpl-2", "created": 99}
     token = {**chat_chunk("c", finish="length"), "id": "chatcmpl-2", "created": 99}
     counts = {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13}
@@ -108,4 +108,4 @@ def test_continuation_events_are_rewritten_into_the_original_stream() -> None:
     assert len(parsed) == 2  # the continuation's role-only chunk is dropped
     assert {p["id"] for p in parsed} == {"chatcmpl-1"} and {p["created"] for p in parsed} == {7}
     assert parsed[1]["usage"] == {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13}
-    assert progress.text == "abc" and progress.num_tokens == 3 and progress.finished
+    assert progress.text == "abc" and progress.num_events == 3 and progress.finished

@@ -203,6 +203,7 @@ class LiveEndpoint:
             "model": self.spec.model,
             "pool": self.pool,
             "gpu": self.gpu,
+            "engine": self.scraped.kind if self.scraped is not None else None,
             "state": "draining" if self.draining else self.health.value,
             "in_flight": self.num_in_flight,
             "in_flight_tokens": self.num_in_flight_tokens,

@@ -22,6 +22,7 @@ import orjson
 
 from gpufleet.api.server import Request, Responder
 from gpufleet.api.validation import ParsedRequest, parse_body
+from gpufleet.backends.client import fetch
 from gpufleet.backends.connection import Timeouts
 from gpufleet.backends.endpoint import LiveEndpoint
 from gpufleet.config import FleetConfig, RequestClassConfig
@@ -241,6 +242,7 @@ class Proxy:
         retry = self.config.retry
         attempt = 0
         resumes = 0
+        resume_pending = False
         while attempt < retry.max_attempts:
             attempt += 1
             if attempt == 1 and resumes == 0 and gate is not None and gate.has_waiting(route.model):
@@ -257,6 +259,16 @@ class Proxy:
             assert isinstance(endpoint, LiveEndpoint)
             record["endpoint"] = endpoint.id
             record["attempts"] = attempt
+            if resume_pending:
+                assert progress is not None
+                sent = await self._count_tokens(endpoint, upstream_body, progress)
+                continuation = continuation_body(kind, upstream_body, progress, sent)
+                if continuation is None:  # the cut came right after the last token
+                    end_stream_done(responder, length_finish_event(kind, progress, route.model))
+                    return Outcome.OK
+                progress.begin_resume(sent)
+                body = orjson.dumps(continuation)
+                resume_pending = False
             try:
                 return await self._attempt(
                     kind, route, endpoint, body, strip_usage, debug, decision, request_id,
@@ -272,20 +284,13 @@ class Proxy:
                 ).retries.inc()
                 resumes += 1
                 record["resumes"] = resumes
+                if progress.finished:  # only [DONE] (and usage) were lost
+                    end_stream_done(responder)
+                    return Outcome.OK
                 if resumes > retry.max_resumes or not self.retry_budget.try_spend(now):
                     end_with_error(responder, "the replica failed mid-stream; not resumed")
                     return Outcome.BROKEN
-                continuation = continuation_body(kind, upstream_body, progress)
-                if continuation is None:  # the cut came after the last token
-                    closing = (
-                        b""
-                        if progress.finished
-                        else length_finish_event(kind, progress, route.model)
-                    )
-                    end_stream_done(responder, closing)
-                    return Outcome.OK
-                progress.begin_resume()
-                body = orjson.dumps(continuation)
+                resume_pending = True
                 attempt = 0
                 last_error = None
             except BackendError as exc:
@@ -311,6 +316,27 @@ class Proxy:
             responder.send(last_error.status, _json_headers(request_id), last_error.body)
             return "upstream_error"
         raise last_error
+
+    async def _count_tokens(
+        self, endpoint: LiveEndpoint, upstream_body: dict[str, Any], progress: StreamProgress
+    ) -> int:
+        """Tokens in the text streamed so far, by the continuing replica's ``/tokenize``
+        (events undercount when an engine coalesces tokens); the event count if that fails."""
+        payload = {"model": upstream_body.get("model"), "prompt": progress.text}
+        payload["add_special_tokens"] = False
+        try:
+            status, _, answer = await fetch(
+                endpoint.pool_connections, endpoint.host_header, "POST",
+                endpoint.base_path + "/tokenize", self.timeouts.first_byte_s,
+                orjson.dumps(payload),
+            )  # fmt: skip
+            if status == 200:
+                count = orjson.loads(answer).get("count")
+                if isinstance(count, int) and count >= 0:
+                    return count
+        except (BackendError, orjson.JSONDecodeError, AttributeError):
+            pass
+        return progress.num_events
 
     async def _queue(
         self, route: RouteRequest, tenant: str, deadline_s: float, record: dict[str, Any]

@@ -12,16 +12,18 @@ client's, so the client sees one uninterrupted, well-formed stream:
   continuation of a final assistant message);
 - the continuation's events are rewritten to the original ``id`` and
   ``created``; its role-only first chat chunk is dropped;
-- usage: ``completion_tokens`` = tokens streamed before the cut + tokens of the
-  continuation; ``prompt_tokens`` = the continuation's prompt minus the tokens
-  streamed before the cut (exact when the partial text re-tokenises to the
-  same number of tokens, which is the usual case; off by a token or two
-  otherwise).
+- the tokens already streamed are counted by the continuing replica's
+  ``POST /tokenize`` of the partial text (vLLM coalesces several tokens into
+  one event when its output queue backs up, so events are not tokens); an
+  engine without ``/tokenize`` falls back to counting events;
+- usage: ``completion_tokens`` = tokens before the cut + the continuation's;
+  ``prompt_tokens`` = the continuation's prompt minus the tokens before the
+  cut (so it equals an uninterrupted request's, up to how the partial text
+  re-tokenises at its boundary).
 
 Only requests where the continuation can be faithful are resumable (see
 `not_resumable`): one choice, no logprobs, no echo, no tool calls, a string
-prompt. Token counting assumes one stream event per token (vLLM's default
-``--stream-interval 1``; the simulated engine does the same by default).
+prompt.
 
 `StreamProgress` is fed every relayed event (bytes) of a resumable stream; it
 is pure (no I/O): the proxy decides when to resume.
@@ -69,7 +71,7 @@ class StreamProgress:
         "created",
         "finished",
         "kind",
-        "num_tokens",
+        "num_events",
         "response_id",
         "tokens_before_resume",
     )
@@ -79,8 +81,8 @@ class StreamProgress:
         self.response_id: str | None = None
         self.created: int | None = None
         self._parts: list[str] = []
-        self.num_tokens = 0
-        """Token events the client has received (all segments)."""
+        self.num_events = 0
+        """Events with generated output the client has received (≥ 1 token each)."""
         self.finished = False
         """A ``finish_reason`` reached the client: nothing is left to generate."""
         self._resumed = False
@@ -95,11 +97,12 @@ class StreamProgress:
     def started(self) -> bool:
         return self.response_id is not None
 
-    def begin_resume(self) -> None:
-        """The next events come from a continuation: rewrite them into this stream."""
+    def begin_resume(self, tokens_sent: int) -> None:
+        """The next events come from a continuation that starts after ``tokens_sent``
+        tokens: rewrite them into this stream."""
         self._resumed = True
         self._skip_role = self.kind == "chat"
-        self.tokens_before_resume = self.num_tokens
+        self.tokens_before_resume = tokens_sent
 
     def relay(self, events: bytes) -> bytes:
         """Observe ``events`` (whole SSE events) and return the bytes to send the client."""
@@ -133,10 +136,10 @@ class StreamProgress:
         if self.kind == "chat":
             delta = choice.get("delta") or {}
             if "role" not in delta:
-                self.num_tokens += 1
+                self.num_events += 1
             content = delta.get("content")
         else:
-            self.num_tokens += 1
+            self.num_events += 1
             content = choice.get("text")
         if isinstance(content, str) and content:
             self._parts.append(content)
@@ -168,13 +171,13 @@ class StreamProgress:
 
 
 def continuation_body(
-    kind: str, body: dict[str, Any], progress: StreamProgress
+    kind: str, body: dict[str, Any], progress: StreamProgress, sent: int
 ) -> dict[str, Any] | None:
-    """The request that generates the rest of the stream; ``None`` when nothing is left."""
+    """The request that generates the rest of the stream after ``sent`` tokens;
+    ``None`` when nothing is left."""
     if progress.finished:
         return None
     text = progress.text
-    sent = progress.num_tokens
     resumed = dict(body)
     options = dict(resumed.get("stream_options") or {})
     options["include_usage"] = True

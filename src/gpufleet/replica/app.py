@@ -85,6 +85,8 @@ class ReplicaApp:
                 self._embeddings(request, responder)
             elif request.method == "GET" and path == "/v1/models":
                 self._list_models(responder)
+            elif request.method == "POST" and path == "/tokenize":
+                self._tokenize(request, responder)
             elif request.method == "GET" and path == "/health":
                 self._health(responder)
             elif request.method == "GET" and path == "/metrics":
@@ -124,6 +126,22 @@ class ReplicaApp:
             for name in ident.lora_adapters
         ]  # fmt: skip
         responder.send(200, JSON, orjson.dumps({"object": "list", "data": data}))
+
+    def _tokenize(self, request: Request, responder: Responder) -> None:
+        """vLLM's ``POST /tokenize`` for a prompt or chat messages: the token count and ids."""
+        body = self._parse(request.body)
+        self._check_model(body)
+        if isinstance(body.get("messages"), list):
+            text = render_chat(body["messages"])
+        elif "prompt" in body:
+            text = render_prompt(body["prompt"])
+        else:
+            raise BadRequest("prompt or messages is required", param="prompt")
+        tokens = self.driver.tokenize(text)
+        responder.send(200, JSON, orjson.dumps({
+            "count": len(tokens), "max_model_len": self.identity.max_model_len,
+            "tokens": tokens, "token_strs": None,
+        }))  # fmt: skip
 
     def _embeddings(self, request: Request, responder: Responder) -> None:
         body = self._parse(request.body)

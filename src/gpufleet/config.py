@@ -49,6 +49,9 @@ class GatewayConfig:
     """Honour ``x-gpufleet-debug: 1`` by returning the routing decision in headers."""
     admin_enabled: bool = True
     shutdown_grace_s: NonNegativeFloat = 10.0
+    max_connections_per_client: NonNegativeInt = 0
+    """Open connections allowed per client IP address; more are answered 429 and closed.
+    0 (the default) is no cap: behind a load balancer every client has its address."""
 
 
 @dataclass(frozen=True)

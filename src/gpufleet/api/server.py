@@ -161,6 +161,30 @@ class Responder:
         self._conn.resume_callbacks.append(callback)
 
 
+@dataclass
+class ClientConnections:
+    """Open connections per client address, with an optional cap (0: none)."""
+
+    limit: int = 0
+    open_by_host: dict[str, int] = field(default_factory=dict)
+    num_refused: int = 0
+
+    def admit(self, host: str) -> bool:
+        count = self.open_by_host.get(host, 0)
+        if self.limit and count >= self.limit:
+            self.num_refused += 1
+            return False
+        self.open_by_host[host] = count + 1
+        return True
+
+    def release(self, host: str) -> None:
+        count = self.open_by_host.get(host, 0) - 1
+        if count > 0:
+            self.open_by_host[host] = count
+        else:
+            self.open_by_host.pop(host, None)
+
+
 class HttpServerProtocol(asyncio.Protocol):
     """One client connection. Requests are handled one at a time, in order."""
 
@@ -170,7 +194,10 @@ class HttpServerProtocol(asyncio.Protocol):
         max_body_bytes: int,
         on_handler_error: Callable[[Request, BaseException], None],
         connections: set[HttpServerProtocol],
+        per_client: ClientConnections | None = None,
     ):
+        self._per_client = per_client
+        self._host: str | None = None
         self._handler = handler
         self._max_body_bytes = max_body_bytes
         self._on_handler_error = on_handler_error
@@ -193,6 +220,12 @@ class HttpServerProtocol(asyncio.Protocol):
         self._connections.add(self)
         peer = transport.get_extra_info("peername")
         self._client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
+        per_client = self._per_client
+        if per_client is not None and isinstance(peer, tuple):
+            if not per_client.admit(str(peer[0])):
+                self._reject(429, b"too many open connections from this client; reuse one")
+                return
+            self._host = str(peer[0])
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -209,6 +242,9 @@ class HttpServerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._connections.discard(self)
+        if self._host is not None and self._per_client is not None:
+            self._per_client.release(self._host)
+            self._host = None
         self._queue.clear()
         responder = self._responder
         if responder is not None:
@@ -345,13 +381,19 @@ class HttpServer:
     max_body_bytes: int
     on_handler_error: Callable[[Request, BaseException], None]
     connections: set[HttpServerProtocol] = field(default_factory=set)
+    per_client: ClientConnections = field(default_factory=ClientConnections)
+    """``per_client.limit``: open connections allowed per client address (0: no cap)."""
     _server: asyncio.AbstractServer | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: HttpServerProtocol(
-                self.handler, self.max_body_bytes, self.on_handler_error, self.connections
+                self.handler,
+                self.max_body_bytes,
+                self.on_handler_error,
+                self.connections,
+                self.per_client if self.per_client.limit else None,
             ),
             host,
             port,

@@ -55,6 +55,7 @@ class Gateway:
             proxy.tenancy = TenancyGuard(config.tenancy, proxy.metrics.registry)
         app = GatewayApp(proxy)
         server = HttpServer(app, config.gateway.max_body_bytes, app.on_handler_error)
+        server.per_client.limit = config.gateway.max_connections_per_client
         return cls(config, fleet, proxy, app, server)
 
     async def start(self, host: str, port: int) -> int:

@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: up test test-vllm test-deps lint typecheck unit venv clean system-deps \
-	bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
+	bench-faults bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
 
 venv: $(STAMP)
 
@@ -46,6 +46,10 @@ typecheck: venv
 system-deps:
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq nginx-light wrk >/dev/null; }
+
+## make bench-faults: the local fleet under streaming load while faults hit it (docs/reliability.md)
+bench-faults: venv
+	$(PY) bench/faults.py
 
 bench-overhead: venv system-deps
 	$(PY) bench/overhead.py

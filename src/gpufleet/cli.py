@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fail-fraction", type=float, default=0.0, help="answer 500 this often")
     faults.add_argument("--die-after-tokens", type=int, default=0, help="exit after N tokens")
     faults.add_argument("--hang", action="store_true", help="never answer inference requests")
+    faults.add_argument(
+        "--reset-after-tokens", type=int, default=0, help="reset each stream after N tokens"
+    )
     faults.add_argument("--slow-start", type=float, default=0.0, help="/health 503 for S s")
     faults.add_argument("--unhealthy", action="store_true", help="/health always 503")
 
@@ -254,6 +257,7 @@ def _engine(args: argparse.Namespace) -> int:
         faults=Faults(
             fail_fraction=args.fail_fraction,
             die_after_tokens=args.die_after_tokens,
+            reset_after_tokens=args.reset_after_tokens,
             hang=args.hang,
             slow_start_s=args.slow_start,
             unhealthy=args.unhealthy,

@@ -69,11 +69,14 @@ def test_replica_hanging_before_first_byte(procs: ProcessGroup, tmp_path: Path) 
     assert good.metric("vllm:request_success_total") == 4
 
 
-def raw_stream(url: str, body: dict[str, object]) -> bytes:
+def raw_stream(url: str, body: dict[str, object], headers: dict[str, str] | None = None) -> bytes:
     host, port = url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=20)
     conn.request(
-        "POST", "/v1/chat/completions", json.dumps(body), {"content-type": "application/json"}
+        "POST",
+        "/v1/chat/completions",
+        json.dumps(body),
+        {"content-type": "application/json", **(headers or {})},
     )
     response = conn.getresponse()
     assert response.status == 200
@@ -87,10 +90,12 @@ def test_replica_dying_mid_stream_ends_the_stream_well_formed(
 ) -> None:
     dying = procs.engine(extra=["--die-after-tokens", "5"], speed=2.0)
     url = procs.gateway(fleet_config([dying.url]), tmp_path)
+    # no replica is left to resume on: the stream waits for one until the request's
+    # queue deadline, then ends with an error event and [DONE]
     data = raw_stream(url, {
         "model": "tiny", "messages": [{"role": "user", "content": "x"}],
         "max_tokens": 200, "stream": True,
-    })  # fmt: skip
+    }, {"x-request-deadline-ms": "1500"})  # fmt: skip
     events = [e for e in data.decode().split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
     error = json.loads(events[-2].removeprefix("data: "))

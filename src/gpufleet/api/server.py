@@ -152,6 +152,11 @@ class Responder:
             self._conn.write(b"0\r\n\r\n")
         self._conn.response_done(self._keep_alive)
 
+    def abort(self) -> None:
+        """Reset the connection (RST): fault injection for a network failure mid-response."""
+        self._done = True
+        self._conn.abort()
+
     @property
     def write_paused(self) -> bool:
         return self._conn.write_paused
@@ -347,6 +352,10 @@ class HttpServerProtocol(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self._transport is not None and not self.closed:
             self._transport.write(data)
+
+    def abort(self) -> None:
+        if self._transport is not None and not self.closed:
+            self._transport.abort()
 
     def close(self) -> None:
         if self._transport is not None and not self.closed:

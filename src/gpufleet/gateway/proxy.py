@@ -30,6 +30,7 @@ from gpufleet.errors import (
     BackendError,
     BackendStatusError,
     BackendUnavailable,
+    GpufleetError,
     InvalidRequest,
     NoCapacity,
     NotFound,
@@ -188,6 +189,12 @@ class Proxy:
                 kind, route, body, strip_usage, debug, request_id, responder, record, received,
                 tenant_name, deadline_s, progress, parsed.body,
             )  # fmt: skip
+        except GpufleetError as exc:
+            if not responder.started:
+                raise
+            # a resumption that found no replica in time: close the stream well-formed
+            end_with_error(responder, f"the stream could not be resumed: {exc}")
+            outcome = Outcome.BROKEN
         finally:
             if lease is not None and guard is not None:  # tenancy: usage, slot release
                 guard.settle(
@@ -251,7 +258,9 @@ class Proxy:
                 )
             else:
                 decision = self._route(route, tried)
-                if decision is None and attempt == 1 and gate is not None:
+                if decision is None and gate is not None:
+                    # every other replica is saturated for now (e.g. a dead replica's load
+                    # just moved over): wait in the admission queue rather than fail
                     decision = await self._queue(route, tenant, deadline_s, record)
             if decision is None:
                 break

@@ -337,6 +337,11 @@ class _Generation:
                 self._chunk(index, piece, choice.finish_reason if finished else None)
             )
             self.app.count_streamed(count)
+            reset_after = self.app.faults.reset_after_tokens
+            if reset_after and not finished and choice.num_tokens >= reset_after:
+                self.responder.abort()  # a connection reset mid-stream
+                self.app.driver.abort(f"{self.request_id}-{index}")
+                return
         if all(c.finish_reason is not None for c in self.choices):
             self._finish(now)
 

@@ -11,6 +11,9 @@ class Faults:
     """Answer this fraction of inference requests with a 500 (deterministic spacing)."""
     die_after_tokens: int = 0
     """Exit the process abruptly once this many tokens have been streamed in total (0: never)."""
+    reset_after_tokens: int = 0
+    """Reset (TCP RST) the connection of every stream once it has streamed this many
+    tokens; the process stays up (a flaky network path). 0: never."""
     hang: bool = False
     """Accept inference requests and never answer them (a replica stuck before the first byte)."""
     slow_start_s: float = 0.0

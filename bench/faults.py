@@ -148,11 +148,12 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace, workdir: Path) ->
             procs.engine(speed=float(flags[1]), extra=flags[2:])
             for flags in scenario.engine_flags
         ]  # fmt: skip
+        access_log = os.environ.get("FAULTS_ACCESS_LOG", "off")  # a path, to debug a scenario
         config = fleet_config(
             [e.url for e in engines], profile="default",
             timeouts={"connect_s": 0.5, "first_byte_s": 1.0, "idle_s": 2.0, "total_s": 60},
             health={"interval_s": 0.2, "timeout_s": 0.5},
-            gateway={"access_log": os.environ.get("FAULTS_ACCESS_LOG", "off"), "shutdown_grace_s": 20},
+            gateway={"access_log": access_log, "shutdown_grace_s": 20},
         )  # fmt: skip
         url = procs.gateway(config, workdir)
         gateway = procs.processes[-1]

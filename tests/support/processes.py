@@ -7,12 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -44,12 +46,19 @@ def http_post(url: str, body: bytes, timeout_s: float = 10.0) -> tuple[int, byte
         return exc.code, exc.read()
 
 
-def wait_until_ok(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """Poll ``url`` until it answers 200; fail fast if the process exits."""
+def wait_until_ok(
+    url: str, process: subprocess.Popen[bytes], timeout_s: float, log: IO[bytes] | None = None
+) -> None:
+    """Poll ``url`` until it answers 200; fail fast (with its output: its stdout pipe, or
+    ``log``) if the process exits."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            if log is not None:
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+            else:
+                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
             raise RuntimeError(f"process exited with {process.returncode}:\n{output[-3000:]}")
         try:
             if http_get(url, timeout_s=0.5)[0] == 200:
@@ -88,19 +97,30 @@ class ProcessGroup:
     """Every process a test started; ``close`` terminates them all."""
 
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: dict[int, IO[bytes]] = field(default_factory=dict)
+    """Each process's stdout+stderr, by pid: a file, never a pipe nobody drains (a chatty
+    gateway would block on a full pipe)."""
 
     def spawn(
         self, args: Sequence[str], env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         process = subprocess.Popen(
             [sys.executable, "-m", "gpufleet", *args],
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
         self.processes.append(process)
+        self.logs[process.pid] = log
         return process
+
+    def output(self, process: subprocess.Popen[bytes]) -> str:
+        """Everything ``process`` has printed so far."""
+        log = self.logs[process.pid]
+        log.seek(0)
+        return log.read().decode(errors="replace")
 
     def engine(
         self,
@@ -118,7 +138,12 @@ class ProcessGroup:
             "--served-model-name", served_name, "--speed", str(speed), *extra,
         ])  # fmt: skip
         if wait:
-            wait_until_ok(f"http://127.0.0.1:{port}/v1/models", process, STARTUP_TIMEOUT_S)
+            wait_until_ok(
+                f"http://127.0.0.1:{port}/v1/models",
+                process,
+                STARTUP_TIMEOUT_S,
+                self.logs[process.pid],
+            )
         return Engine(port, process, served_name)
 
     def gateway(self, config: dict[str, object], tmp: Path, wait_ready: bool = True) -> str:
@@ -127,7 +152,12 @@ class ProcessGroup:
         path.write_text(yaml.safe_dump(config))
         process = self.spawn(["serve", "-c", str(path), "--port", str(port)])
         url = f"http://127.0.0.1:{port}"
-        wait_until_ok(url + ("/ready" if wait_ready else "/health"), process, STARTUP_TIMEOUT_S)
+        wait_until_ok(
+            url + ("/ready" if wait_ready else "/health"),
+            process,
+            STARTUP_TIMEOUT_S,
+            self.logs[process.pid],
+        )
         return url
 
     def close(self) -> None:
@@ -143,8 +173,9 @@ class ProcessGroup:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            if process.stdout:
-                process.stdout.close()
+            log = self.logs.pop(process.pid, None)
+            if log is not None:
+                log.close()
 
 
 def fleet_config(

@@ -176,12 +176,18 @@ class LiveEndpoint:
         self.num_ejections = 0
 
     def record_failure(self, now_s: float) -> bool:
-        """Count a failed request; returns True when this failure ejected the replica."""
+        """Count a failed request; returns True when this failure ejected the replica.
+
+        Failures of requests already in flight while the replica is ejected do not count
+        again (thousands of them would otherwise re-eject it over and over)."""
+        if self.health is EndpointHealth.EJECTED and now_s < self.ejected_until:
+            return False
         self.consecutive_failures += 1
         config = self._health_config
         if self.consecutive_failures < config.eject_after_failures:
             return False
-        backoff_s = min(config.eject_base_s * 2**self.num_ejections, config.eject_max_s)
+        doublings = min(self.num_ejections, 32)  # the back-off is capped long before
+        backoff_s = min(config.eject_base_s * 2.0**doublings, config.eject_max_s)
         self.num_ejections += 1
         self.consecutive_failures = 0
         self.ejected_until = now_s + backoff_s

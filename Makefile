@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: up test test-vllm test-deps lint typecheck unit venv clean system-deps \
-	bench-faults bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
+	bench-faults bench-load bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
 
 venv: $(STAMP)
 
@@ -50,6 +50,10 @@ system-deps:
 ## make bench-faults: the local fleet under streaming load while faults hit it (docs/reliability.md)
 bench-faults: venv
 	$(PY) bench/faults.py
+
+## make bench-load: 5,000 concurrent streaming clients for 60 s through one gateway process
+bench-load: venv
+	$(PY) bench/load.py
 
 bench-overhead: venv system-deps
 	$(PY) bench/overhead.py

@@ -214,6 +214,25 @@ class RetryConfig:
 
 
 @dataclass(frozen=True)
+class ResponseCacheConfig:
+    """Exact-match cache of deterministic answers (see gateway/response_cache.py)."""
+
+    __pydantic_config__ = _STRICT
+
+    enabled: bool = False
+    store: Literal["memory", "redis"] = "memory"
+    ttl_s: PositiveFloat = 300.0
+    max_entries: PositiveInt = 10_000
+    """In-process store: entries kept (least recently used dropped first)."""
+    max_response_bytes: PositiveInt = 1_048_576
+    """Larger answers are not stored."""
+    redis_url: str | None = None
+    """Redis store: defaults to ``tenancy.redis.url``."""
+    prefix: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9:._-]*$")] = "gpufleet:rc:"
+    timeout_s: PositiveFloat = 0.05
+
+
+@dataclass(frozen=True)
 class HealthConfig:
     __pydantic_config__ = _STRICT
 
@@ -290,6 +309,7 @@ class FleetConfig:
     admission: AdmissionConfig = AdmissionConfig()
     deploy: DeployConfig = DeployConfig()  # noqa: RUF009 (frozen, like the others)
     tenancy: TenancyConfig = TenancyConfig()  # noqa: RUF009
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""

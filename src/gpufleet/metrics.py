@@ -171,6 +171,12 @@ class GatewayMetrics:
             ("model", "outcome"),
             registry=r,
         )
+        self.response_cache = Counter(
+            "gpufleet_response_cache",
+            "Response-cache lookups and stores by result (hit, miss, store).",
+            ("model", "result"),
+            registry=r,
+        )
         self.retries = Counter(
             "gpufleet_retries",
             "Attempts retried on another replica after this endpoint failed before the first byte.",

@@ -46,6 +46,15 @@ from gpufleet.gateway.relay import (
     end_with_error,
     usage_from_json,
 )
+from gpufleet.gateway.response_cache import (
+    MemoryResponseStore,
+    RedisResponseStore,
+    ResponseStore,
+    cache_key,
+    fresh_copy,
+    replay_as_stream,
+    response_from_stream,
+)
 from gpufleet.gateway.resumption import (
     StreamProgress,
     continuation_body,
@@ -113,6 +122,8 @@ class Proxy:
         self._heads: dict[tuple[str, str], bytes] = {}
         self._wants_text = profile.uses_prompt_text
         self._tenant_header = config.admission.tenant_header
+        self.response_cache = _response_store(config)
+        """``None`` unless ``response_cache.enabled``."""
         self.tenancy: TenancyGuard | None = None
         """Set by the service when API keys are on; ``None`` keeps the gateway open."""
         self.gate: AdmissionGate | None = None
@@ -162,6 +173,9 @@ class Proxy:
             ttft_target_s=request_class.ttft_target_s,
         )
         tenant_name = tenant.name if tenant else headers.get(self._tenant_header) or "default"
+        key = None
+        if self.response_cache is not None:  # before the body is rewritten for the engine
+            key = cache_key(tenant_name, kind, target.adapter or target.model, parsed.body)
         body, strip_usage = self._upstream_body(parsed, target, request.body)
         progress: StreamProgress | None = None
         if (
@@ -184,11 +198,19 @@ class Proxy:
         if guard is not None and tenant is not None:  # tenancy: 403 / 429 / 503
             lease = await guard.admit(tenant, parsed.model, target.model)
             record["tenant"] = tenant.name
+        capture: list[bytes] | None = [] if key is not None else None
         try:
+            if key is not None and await self._serve_cached(
+                key, target.model, parsed, request_id, responder
+            ):
+                outcome = "cache_hit"
+                return
             outcome = await self._forward(
                 kind, route, body, strip_usage, debug, request_id, responder, record, received,
-                tenant_name, deadline_s, progress, parsed.body,
+                tenant_name, deadline_s, progress, parsed.body, capture,
             )  # fmt: skip
+            if key is not None and outcome == Outcome.OK:
+                await self._fill_cache(key, kind, target.model, capture, progress, record)
         except GpufleetError as exc:
             if not responder.started:
                 raise
@@ -242,6 +264,7 @@ class Proxy:
         deadline_s: float,
         progress: StreamProgress | None,
         upstream_body: dict[str, Any],
+        capture: list[bytes] | None = None,
     ) -> str:
         tried: list[LiveEndpoint] = []
         last_error: BackendError | None = None
@@ -281,7 +304,7 @@ class Proxy:
             try:
                 return await self._attempt(
                     kind, route, endpoint, body, strip_usage, debug, decision, request_id,
-                    responder, record, received, progress,
+                    responder, record, received, progress, capture,
                 )  # fmt: skip
             except _StreamCut:
                 assert progress is not None
@@ -325,6 +348,53 @@ class Proxy:
             responder.send(last_error.status, _json_headers(request_id), last_error.body)
             return "upstream_error"
         raise last_error
+
+    async def _serve_cached(
+        self, key: str, model: str, parsed: ParsedRequest, request_id: str, responder: Responder
+    ) -> bool:
+        """Answer from the response cache; False on a miss."""
+        assert self.response_cache is not None
+        cached = await self.response_cache.get(key)
+        counter = self.metrics.response_cache
+        if cached is None:
+            counter.labels(model, "miss").inc()
+            return False
+        counter.labels(model, "hit").inc()
+        response = fresh_copy(cached, request_id)
+        headers = b"x-request-id: %s\r\nx-gpufleet-cache: hit\r\n" % request_id.encode()
+        if parsed.stream:
+            events = replay_as_stream(response, parsed.wants_usage)
+            responder.start_stream(
+                200, b"content-type: text/event-stream\r\ncache-control: no-cache\r\n" + headers
+            )
+            responder.end_stream(events)
+        else:
+            responder.send(
+                200, b"content-type: application/json\r\n" + headers, orjson.dumps(response)
+            )
+        return True
+
+    async def _fill_cache(
+        self,
+        key: str,
+        kind: str,
+        model: str,
+        capture: list[bytes] | None,
+        progress: StreamProgress | None,
+        record: dict[str, Any],
+    ) -> None:
+        """Store a successful answer: the JSON body, or what a completed stream amounted to."""
+        assert self.response_cache is not None
+        value: bytes | None = capture[-1] if capture else None
+        if value is None and progress is not None:
+            prompt, completion = record.get("prompt_tokens", 0), record.get("completion_tokens", 0)
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion,
+                     "total_tokens": prompt + completion}  # fmt: skip
+            value = response_from_stream(kind, progress, model, usage)
+        if value is None or len(value) > self.config.response_cache.max_response_bytes:
+            return
+        await self.response_cache.put(key, value)
+        self.metrics.response_cache.labels(model, "store").inc()
 
     async def _count_tokens(
         self, endpoint: LiveEndpoint, upstream_body: dict[str, Any], progress: StreamProgress
@@ -412,6 +482,7 @@ class Proxy:
         record: dict[str, Any],
         received: float,
         progress: StreamProgress | None = None,
+        capture: list[bytes] | None = None,
     ) -> str:
         children = self.metrics.for_endpoint(
             endpoint.spec.model, endpoint.pool, endpoint.gpu, endpoint.id
@@ -471,6 +542,8 @@ class Proxy:
                 payload,
             )
             if status == 200:
+                if capture is not None:
+                    capture.append(payload)
                 self._observe_usage(children, record, usage)
                 children.e2e.observe(now - received)
                 return "ok"
@@ -549,6 +622,16 @@ class Proxy:
         if usage.completion_tokens:
             children.generation_tokens.inc(usage.completion_tokens)
             record["completion_tokens"] = usage.completion_tokens
+
+
+def _response_store(config: FleetConfig) -> ResponseStore | None:
+    settings = config.response_cache
+    if not settings.enabled:
+        return None
+    if settings.store == "memory":
+        return MemoryResponseStore(settings.ttl_s, settings.max_entries)
+    url = settings.redis_url or config.tenancy.redis.url
+    return RedisResponseStore(url, settings.prefix, settings.ttl_s, settings.timeout_s)
 
 
 def _json_headers(request_id: str) -> bytes:

@@ -69,6 +69,7 @@ class StreamProgress:
         "_resumed",
         "_skip_role",
         "created",
+        "finish_reason",
         "finished",
         "kind",
         "num_events",
@@ -85,6 +86,7 @@ class StreamProgress:
         """Events with generated output the client has received (≥ 1 token each)."""
         self.finished = False
         """A ``finish_reason`` reached the client: nothing is left to generate."""
+        self.finish_reason: str | None = None
         self._resumed = False
         self._skip_role = False
         self.tokens_before_resume = 0
@@ -145,6 +147,7 @@ class StreamProgress:
             self._parts.append(content)
         if choice.get("finish_reason") is not None:
             self.finished = True
+            self.finish_reason = choice["finish_reason"]
 
     def _rewrite(self, event: dict[str, Any]) -> dict[str, Any] | None:
         if self.response_id is not None:

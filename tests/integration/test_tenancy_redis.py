@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gpufleet.tenancy.keys import hash_key
 from tests.integration.tenancy_helpers import ADMIN_KEY, CHAT, call, chat, metric, stop_and_read
@@ -19,15 +16,6 @@ from tests.support.redis_server import RedisServer
 RPM = 60
 BUDGET = 600
 REDIS_KEY = "sk-redis-kept-4k9s2m1x8q"
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def section(redis_url: str, fail_mode: str = "closed") -> dict[str, Any]:
@@ -145,5 +133,5 @@ def test_redis_killed_fails_closed_or_open_without_hanging(
     assert metric(closed, "gpufleet_quota_store_degraded") == 1
     assert metric(closed, "gpufleet_quota_store_errors_total") >= 1
     assert call(closed, "/admin/usage", key=ADMIN_KEY)[2]["scope"] == "process"
-    log = stop_and_read(procs.processes[-2])
+    log = stop_and_read(procs, procs.processes[-2])
     assert "quota store unavailable" in log and "fail mode closed" in log

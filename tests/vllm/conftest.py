@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ProcessGroup
 from tests.vllm.vllm_servers import Environment, VllmServer, prepare_environment
 
 TIMINGS_KEY = pytest.StashKey[dict[str, float]]()
@@ -78,15 +77,6 @@ def vllm_fleet(
     finally:
         for server in servers:
             server.stop()
-
-
-@pytest.fixture
-def procs() -> Iterator[ProcessGroup]:
-    group = ProcessGroup()
-    try:
-        yield group
-    finally:
-        group.close()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -5,7 +5,9 @@ budget with chunked prefill, paged KV blocks with prefix caching, preemption
 by recompute, LoRA slots, speculative decoding in expected value) and times
 each step with a `LatencyModel` (`RooflineLatency` by default). It is pure:
 no I/O, no clock; the simulator steps it on virtual time and the simulated
-engine server on wall time.
+engine server on wall time. Runs of decode-only steps can be advanced in one
+call (`EngineModel.start_decode_run` / `settle`, see `decode_run`) with the
+same outcome as stepping them one at a time.
 """
 
 from gpufleet.engine.config import EngineConfig, SpeculativeConfig

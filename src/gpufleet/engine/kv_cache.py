@@ -14,8 +14,11 @@ Contract (mirrors vLLM's ``BlockPool`` / ``FreeKVCacheBlockQueue``):
 - `free` releases a request's blocks tail-first, so its deepest blocks are
   evicted before its shared prefix.
 
-All operations are O(blocks touched); the free queue is an ``OrderedDict`` used
-as an ordered set (O(1) pop-oldest, append and remove-from-middle).
+All operations are O(blocks touched); the free queue is the never-used blocks
+``next_fresh .. num_gpu_blocks − 1`` (a counter: they were queued first, in id
+order, and hold no hash, so nothing can revive them) followed by an
+``OrderedDict`` of freed blocks used as an ordered set (O(1) pop-oldest,
+append and remove-from-middle). Construction is O(1) in the number of blocks.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class KvBlockPool:
         "_block_hash",
         "_cached",
         "_free",
+        "_next_fresh",
         "_ref_count",
         "enable_caching",
         "num_gpu_blocks",
@@ -44,17 +48,23 @@ class KvBlockPool:
         self._ref_count = [0] * num_gpu_blocks
         self._block_hash: list[int | None] = [None] * num_gpu_blocks
         self._cached: dict[int, int] = {}
-        self._free: OrderedDict[int, None] = OrderedDict.fromkeys(range(1, num_gpu_blocks))
+        self._next_fresh = 1
+        self._free: OrderedDict[int, None] = OrderedDict()
 
     @property
     def num_free_blocks(self) -> int:
         """Blocks no request holds (cached or not)."""
-        return len(self._free)
+        return self.num_gpu_blocks - self._next_fresh + len(self._free)
 
     @property
     def usage(self) -> float:
         """vLLM's ``kv_cache_usage_perc``: ``1 − free / (num_gpu_blocks − 1)``, in [0, 1]."""
-        return 1.0 - len(self._free) / (self.num_gpu_blocks - 1)
+        num_free = self.num_gpu_blocks - self._next_fresh + len(self._free)
+        return 1.0 - num_free / (self.num_gpu_blocks - 1)
+
+    def free_queue(self) -> list[int]:
+        """The free blocks, least recently freed first (for tests; O(blocks))."""
+        return [*range(self._next_fresh, self.num_gpu_blocks), *self._free]
 
     @property
     def num_cached_blocks(self) -> int:
@@ -97,8 +107,14 @@ class KvBlockPool:
             self._block_hash,
             self._cached,
         )
-        blocks: list[int] = []
-        for _ in range(num_blocks):
+        fresh = self._next_fresh
+        num_fresh = min(num_blocks, self.num_gpu_blocks - fresh)
+        blocks = list(range(fresh, fresh + num_fresh))
+        if num_fresh:
+            self._next_fresh = fresh + num_fresh
+            for block in blocks:
+                ref_count[block] = 1
+        for _ in range(num_blocks - num_fresh):
             block, _none = free.popitem(last=False)
             old_hash = block_hash[block]
             if old_hash is not None:
@@ -114,6 +130,20 @@ class KvBlockPool:
         if self.enable_caching and block_hash not in self._cached:
             self._cached[block_hash] = block
             self._block_hash[block] = block_hash
+
+    def cache_blocks(
+        self, blocks: Sequence[int], block_hashes: Sequence[int], start: int, stop: int
+    ) -> None:
+        """`cache_block` for ``blocks[i]`` under ``block_hashes[i]``, i in [start, stop)."""
+        if not self.enable_caching:
+            return
+        cached, block_hash = self._cached, self._block_hash
+        for index in range(start, stop):
+            key = block_hashes[index]
+            if key not in cached:
+                block = blocks[index]
+                cached[key] = block
+                block_hash[block] = key
 
     def free(self, blocks: Sequence[int]) -> None:
         """Drop one reference per block, tail-first; unreferenced blocks join the free queue."""

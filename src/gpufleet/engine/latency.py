@@ -159,6 +159,19 @@ class RooflineLatency:
         touched = self._num_experts * (1.0 - self._untouched_expert_fraction**num_tokens)
         return self._dense_weight_bytes + touched * self._expert_bytes
 
+    def decode_terms(self, num_seqs: int) -> tuple[float, float, float, float]:
+        """A decode-only step of ``num_seqs`` sequences over ``context`` KV tokens
+        (Σ of their contexts + 1) lasts ``linear + context·per_token + comm + fixed``:
+        returns those four terms, so that this sum is exactly `step_time_s` of that
+        shape, float for float (attention pairs = KV tokens read = context there)."""
+        linear = max(
+            num_seqs * self._linear_s_per_token,
+            self.weight_bytes_read(num_seqs) * self._s_per_byte,
+        )
+        per_token = max(self._attention_s_per_pair, self._kv_s_per_token)
+        comm = self._allreduce_fixed_s + num_seqs * self._allreduce_s_per_token
+        return linear, per_token, comm, self._fixed_s
+
     def step_time_s(self, shape: StepShape) -> float:
         """Roofline step time (module docstring); 0 for an empty step."""
         tokens = shape.num_prefill_tokens + shape.num_decode_tokens

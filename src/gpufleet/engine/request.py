@@ -70,6 +70,33 @@ class SyntheticPrompt:
             index += 1
         return tuple(pieces)
 
+    def block_pieces(self, lo: int, num_blocks: int, block_size: int) -> list[object]:
+        """``block_piece`` of ``num_blocks`` consecutive blocks from ``lo`` (equal keys),
+        with O(1) work per block that lies within one segment.
+
+        Precondition: ``lo + num_blocks · block_size ≤ num_tokens``."""
+        segments, starts = self.segments, self._starts
+        index = bisect_right(starts, lo) - 1
+        last = len(segments) - 1
+        seed, num_tokens = segments[index]
+        start = starts[index]
+        stop = start + num_tokens
+        pieces: list[object] = []
+        append = pieces.append
+        for _ in range(num_blocks):
+            hi = lo + block_size
+            if hi <= stop:
+                append(((seed, lo - start, hi - start),))
+            else:
+                append(self.block_piece(lo, hi))
+            lo = hi
+            if lo >= stop and index < last:
+                index = bisect_right(starts, lo) - 1
+                seed, num_tokens = segments[index]
+                start = starts[index]
+                stop = start + num_tokens
+        return pieces
+
     def token_ids(self, vocab_size: int) -> tuple[int, ...]:
         """Materialise the token ids (for tests and debugging; O(tokens))."""
         return tuple(

@@ -335,9 +335,7 @@ class Scheduler:
         num_cached = seq.num_cached_blocks
         if num_full > num_cached:
             seq.extend_block_hashes(num_full, block_size)
-            pool, block_ids, hashes = self.pool, seq.block_ids, seq.block_hashes
-            for index in range(num_cached, num_full):
-                pool.cache_block(block_ids[index], hashes[index])
+            self.pool.cache_blocks(seq.block_ids, seq.block_hashes, num_cached, num_full)
             seq.num_cached_blocks = num_cached = num_full
         seq.event_at = min(capacity + 1, (num_cached + 1) * block_size)
 

@@ -80,11 +80,30 @@ class SequenceState:
         Precondition: those blocks' tokens are known
         (``num_blocks × block_size ≤ num_tokens``)."""
         hashes = self.block_hashes
+        index = len(hashes)
+        if index >= num_blocks:
+            return
         parent = hashes[-1] if hashes else self.root_hash
-        for index in range(len(hashes), num_blocks):
-            lo = index * block_size
+        append = hashes.append
+        num_prompt_blocks = min(num_blocks, self.num_prompt_tokens // block_size)
+        if index < num_prompt_blocks:
+            # Whole prompt blocks in one batch: the keys `_block_key` would build.
+            prompt, lo = self.prompt, index * block_size
+            if isinstance(prompt, SyntheticPrompt):
+                keys = prompt.block_pieces(lo, num_prompt_blocks - index, block_size)
+            else:
+                keys = [
+                    prompt[at : at + block_size]
+                    for at in range(lo, num_prompt_blocks * block_size, block_size)
+                ]
+            for key in keys:
+                parent = hash((parent, key))
+                append(parent)
+            index = num_prompt_blocks
+        for block in range(index, num_blocks):
+            lo = block * block_size
             parent = hash((parent, self._block_key(lo, lo + block_size)))
-            hashes.append(parent)
+            append(parent)
 
     def _block_key(self, lo: int, hi: int) -> object:
         num_prompt = self.num_prompt_tokens

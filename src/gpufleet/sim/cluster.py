@@ -6,7 +6,9 @@ Contract: `Deployment.from_config` resolves each pool deployment of a
 ``pool.gpus_per_replica`` — and sizes the engine exactly as a real replica
 would be: ``estimate_kv_pool`` with ``max_model_len`` = the model's
 ``context_length`` capped at its ``max_position_embeddings``, then
-``EngineConfig.from_kv_pool`` and a ``RooflineLatency``. A deployment that does
+``EngineConfig.from_kv_pool`` and a ``RooflineLatency``. A deployment listing
+``endpoints`` has one replica per endpoint (the gateway's view of it), else
+``replicas``. A deployment that does
 not fit raises `FleetError` naming it. ``new_engine()`` makes a fresh engine
 (a replica, a replacement after preemption, or a scale-up).
 """
@@ -57,7 +59,7 @@ class Deployment:
                     _build(
                         pool,
                         deployment.model,
-                        deployment.replicas,
+                        len(deployment.endpoints) or deployment.replicas,
                         spec,
                         catalog,
                         min(model_config.context_length, spec.max_position_embeddings),

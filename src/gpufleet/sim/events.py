@@ -6,16 +6,33 @@ sets ``now_s`` and calls ``handler(now_s, payload)``, which returns ``None`` or
 an iterable of follow-up events. Time never goes backwards: scheduling an
 event before ``now_s`` raises `SimulationError`. Heap entries are plain tuples
 ``(time_s, sequence, handler, payload)``; nothing else is allocated per event.
+
+A heap entry cannot be withdrawn; an owner that re-schedules something earlier
+leaves the old entry behind, and its handler returns `STALE` when it fires.
+``last_s`` is the time of the latest event that was not stale (what the run
+did, independent of the leftovers).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 Handler = Callable[[float, Any], "Iterable[Event] | None"]
 Event = tuple[float, Handler, Any]
+
+
+class _Stale:
+    """No follow-ups, and the event was a leftover (see module doc)."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(())
+
+
+STALE: Iterable[Event] = _Stale()
 
 
 class SimulationError(RuntimeError):
@@ -25,12 +42,13 @@ class SimulationError(RuntimeError):
 class EventLoop:
     """Virtual time and the event heap."""
 
-    __slots__ = ("_heap", "_sequence", "now_s", "num_events")
+    __slots__ = ("_heap", "_sequence", "last_s", "now_s", "num_events")
 
     def __init__(self, start_s: float = 0.0) -> None:
         self._heap: list[tuple[float, int, Handler, Any]] = []
         self._sequence = 0
         self.now_s = start_s
+        self.last_s = start_s
         self.num_events = 0
 
     def __len__(self) -> int:
@@ -66,6 +84,8 @@ class EventLoop:
                 now = self.now_s = time_s
                 count += 1
                 follow = handler(time_s, payload)
+                if follow is not STALE:
+                    self.last_s = time_s
                 if follow is not None:
                     for event in follow:
                         if event[0] < time_s:

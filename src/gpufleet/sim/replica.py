@@ -13,12 +13,21 @@ plugins decide on the same numbers:
   queue plus dispatches since the scrape minus completions since, and at least
   the in-flight requests the scraped running count does not cover.
 
+The load signals are plain attributes, recomputed when they change (dispatch,
+completion, scrape, lifecycle), so a routing decision over many replicas reads
+slots instead of calling properties. A scrape of a replica whose engine is in
+the middle of a decode run reads the engine's gauges as of that instant
+(``EngineModel.load_at``); only when the step in progress finishes requests
+does it settle the run and re-arm the replica's step event at the end of that
+step (``rearm``).
+
 Lifecycle states: ``starting`` (cold start, not routable) → ``ready`` →
 ``draining`` (spot notice or scale-down: no new requests) → ``stopped``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gpufleet.engine.engine_model import EngineModel
@@ -26,6 +35,7 @@ from gpufleet.engine.step_result import StepResult
 from gpufleet.routing.burst_load import BurstLoad
 
 STARTING, READY, STOPPED = "starting", "ready", "stopped"
+_INF = float("inf")
 
 
 class VirtualClock:
@@ -38,38 +48,50 @@ class VirtualClock:
 
 
 class SimReplica:
-    """One replica of one deployment (model × pool), satisfying ``EndpointView``."""
+    """One replica of one deployment (model × pool), satisfying ``EndpointView``.
+
+    Step bookkeeping (the simulator's): ``armed_s`` is when the replica's one
+    valid step event fires (inf: idle; an event at another time is stale);
+    ``pending`` is the result of the single step in flight, ``pending_finished``
+    the requests a settled decode run finished in its last applied step; both
+    are applied at ``armed_s``."""
 
     __slots__ = (
         "_clock",
-        "_scraped_kv",
-        "_scraped_running",
+        "_draining",
         "_scraped_waiting",
+        "_state",
         "adapters",
-        "busy",
+        "armed_s",
         "cost_usd_per_mtok",
-        "draining",
         "engine",
         "gpu",
         "gpus",
         "id",
         "index",
         "kv_capacity_tokens",
+        "kv_usage",
         "live",
         "load",
         "max_loras",
         "model",
         "models",
+        "num_in_flight",
+        "num_in_flight_tokens",
+        "num_running",
+        "num_waiting",
         "pending",
+        "pending_finished",
         "pool",
         "prefill_tokens_per_s",
         "price_usd_per_hour",
         "provisioned_s",
         "ready_s",
+        "rearm",
+        "routable",
         "running_adapters",
         "scrape_interval_s",
         "scraped_at",
-        "state",
         "stopped_s",
         "url",
     )
@@ -90,6 +112,7 @@ class SimReplica:
         provisioned_s: float,
         prefill_tokens_per_s: float = 0.0,
         cost_usd_per_mtok: float = 0.0,
+        rearm: Callable[[SimReplica], None] | None = None,
     ) -> None:
         self.index = index
         self.id = replica_id
@@ -109,65 +132,97 @@ class SimReplica:
         self.kv_capacity_tokens = engine.config.num_gpu_blocks * engine.config.block_size
         self.prefill_tokens_per_s = prefill_tokens_per_s
         self.cost_usd_per_mtok = cost_usd_per_mtok
-        self.state = STARTING
-        self.draining = False
-        self.busy = False
+        self._state = STARTING
+        self._draining = False
+        self.routable = False
+        self.armed_s = _INF
+        self.rearm = rearm
         self.live: dict[str, Any] = {}
         self.pending: StepResult | None = None
+        self.pending_finished: tuple[str, ...] = ()
         self.load = BurstLoad()
+        self.num_in_flight = 0
+        self.num_in_flight_tokens = 0
+        self.num_waiting = 0.0
+        self.num_running = 0.0
+        self.kv_usage = 0.0
         self._scraped_waiting = 0.0
-        self._scraped_running = 0.0
-        self._scraped_kv = 0.0
-        self.scraped_at = -float("inf")
+        self.scraped_at = -_INF
         self.provisioned_s = provisioned_s
-        self.ready_s = float("inf")
-        self.stopped_s = float("inf")
+        self.ready_s = _INF
+        self.stopped_s = _INF
 
-    # EndpointView -------------------------------------------------------------------
-    @property
-    def routable(self) -> bool:
-        return self.state == READY and not self.draining
-
-    @property
-    def num_waiting(self) -> float:
-        return self.load.waiting(self._scraped_waiting, self._scraped_running)
-
-    @property
-    def num_in_flight(self) -> int:
-        return self.load.num_in_flight
-
-    @property
-    def num_in_flight_tokens(self) -> int:
-        return self.load.num_in_flight_tokens
-
-    @property
-    def num_running(self) -> float:
-        return self._scraped_running
-
-    @property
-    def kv_usage(self) -> float:
-        return self._scraped_kv
-
+    # EndpointView (the rest are plain attributes) -------------------------------------
     @property
     def metrics_age_s(self) -> float:
         return self._clock.now_s - self.scraped_at
+
+    @property
+    def state(self) -> str:
+        """``starting`` → ``ready`` → ``stopped`` (module doc)."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+        self.routable = value == READY and not self._draining
+
+    @property
+    def draining(self) -> bool:
+        """No new requests (spot notice or scale-down)."""
+        return self._draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self._draining = value
+        self.routable = self._state == READY and not value
+
+    @property
+    def busy(self) -> bool:
+        """A step or decode run is in flight (its event is armed)."""
+        return self.armed_s != _INF
 
     # simulator side ------------------------------------------------------------------
     def refresh(self, now_s: float) -> None:
         """Take a new scrape if the last one is older than the scrape interval."""
         if now_s - self.scraped_at >= self.scrape_interval_s:
-            stats = self.engine.stats
-            self._scraped_waiting = float(stats.num_waiting)
-            self._scraped_running = float(stats.num_running)
-            self._scraped_kv = stats.kv_cache_usage_perc
-            self.load.scraped(self.load.counters())
+            engine = self.engine
+            load_now = engine.load_at(now_s)
+            if load_now is None:
+                self.settle_run(now_s)
+                load_now = engine.load
+            waiting, running, kv_usage = load_now
+            self._scraped_waiting = float(waiting)
+            self.num_running = float(running)
+            self.kv_usage = kv_usage
+            load = self.load
+            load.scraped(load.counters())
+            self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
             self.scraped_at = now_s
 
+    def settle_run(self, now_s: float) -> None:
+        """Apply the engine's decode run up to ``now_s``; its finishes are observed at the
+        end of the step in progress, where the step event is re-armed."""
+        end_s, finished = self.engine.settle(now_s)
+        self.pending_finished = finished
+        if end_s != self.armed_s:
+            self.armed_s = end_s
+            if self.rearm is not None:
+                self.rearm(self)
+
     def on_dispatch(self, num_tokens: int) -> None:
-        self.load.on_dispatch(num_tokens)
+        load = self.load
+        load.on_dispatch(num_tokens)
+        self.num_in_flight = load.num_in_flight
+        self.num_in_flight_tokens = load.num_in_flight_tokens
+        self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
 
     def on_complete(self, num_tokens: int) -> None:
-        self.load.on_complete(num_tokens)
+        load = self.load
+        load.on_complete(num_tokens)
+        self.num_in_flight = load.num_in_flight
+        self.num_in_flight_tokens = load.num_in_flight_tokens
+        self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
 
     def gpu_hours(self, end_s: float) -> float:
         """GPU-hours billed from provisioning to stop (or ``end_s``)."""

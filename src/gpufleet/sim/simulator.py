@@ -9,11 +9,22 @@ Algorithm (one event heap, `EventLoop`; no per-token events):
   load); no candidate → the `AdmissionQueue` (shed at its deadline, or at once
   when the queue is full or admission is off). The next arrival is pulled lazily
   from the workload iterator.
-- **step** — one event per engine step per busy replica: the outputs of the
-  step that just ended are applied (first tokens, completions → ``on_complete``
-  hooks, queue pump), then the next step starts (``EngineModel.step``) and its
-  end is the replica's next event. Idle replicas have no events; a dispatch to
-  an idle replica schedules its step at once.
+- **step** — one event per engine step, or per *decode run*, per busy
+  replica: the outputs of what just ended are applied (first tokens,
+  completions → ``on_complete`` hooks, queue pump), then the next step starts
+  and its end is the replica's next event. When the next step is a plain
+  decode of the whole batch (nothing waiting), ``EngineModel.start_decode_run``
+  plans all the decode steps up to the first finish in one call, and the
+  replica's next event is the end of that run. Anything that must see the
+  engine in the middle of a run — a dispatch to it, a scrape, an abort —
+  first settles the run up to that instant (the steps started by then are
+  applied) and re-arms the replica's event at the end of the step in progress,
+  so the outcome is exactly that of stepping one step at a time (tested:
+  ``tests/unit/engine/test_engine_decode_run.py``,
+  ``tests/unit/sim/test_simulator.py``). Idle replicas have no events; a
+  dispatch to an idle replica schedules its step at once. A replica has one
+  valid step event, at ``armed_s``; an event left behind by a re-arm is stale
+  and ignored.
 - **lifecycle** — replicas are provisioned with a cold start (initial fleet
   warm unless ``warm_start`` is off), spot replicas get Poisson interruptions
   with a notice window (drain, replacement, then stop: requests without a
@@ -27,24 +38,45 @@ pool is checked after each step. Cost is Σ replica GPU-hours × pool price.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Iterable, Iterator
 
 from gpufleet.admission.queue import AdmissionQueue, Ticket
-from gpufleet.config import FleetConfig
+from gpufleet.config import FleetConfig, PluginConfig
 from gpufleet.engine.request import EngineRequest
-from gpufleet.errors import RateLimited
+from gpufleet.engine.step_result import StepResult
+from gpufleet.errors import ConfigError, RateLimited
 from gpufleet.plan.catalog import Catalog
 from gpufleet.routing.profile import RoutingProfile
 from gpufleet.sim.arrival import SimArrival
 from gpufleet.sim.autoscale import AutoscalePolicy, StaticPolicy
 from gpufleet.sim.cluster import Deployment
-from gpufleet.sim.events import Event, EventLoop, SimulationError
+from gpufleet.sim.events import STALE, Event, EventLoop, SimulationError
 from gpufleet.sim.options import SimOptions
 from gpufleet.sim.records import RequestLog
 from gpufleet.sim.replica import READY, STOPPED, SimReplica, VirtualClock
 from gpufleet.sim.timeline import Timeline
 from gpufleet.types import RouteRequest
+
+_INF = float("inf")
+
+
+def _seeded_profile(config: FleetConfig, seed: int) -> RoutingProfile:
+    """The fleet's routing profile; a picker that draws at random (ties, two choices) and
+    has no ``seed`` in fleet.yaml is seeded with the run's seed, so runs are reproducible."""
+    name, profile = config.routing.profile, config.routing.active_profile()
+    picker = profile.picker
+    if "seed" not in picker.params:
+        params = {**picker.params, "seed": seed}
+        seeded = dataclasses.replace(
+            profile, picker=PluginConfig(picker.name, picker.weight, params)
+        )
+        try:
+            return RoutingProfile.from_config(name, seeded)
+        except ConfigError:
+            pass  # a picker without a seed parameter (deterministic): build it as configured
+    return RoutingProfile.from_config(name, profile)
 
 
 class _Live:
@@ -72,13 +104,15 @@ class Simulator:
         catalog: Catalog,
         options: SimOptions,
         autoscale: AutoscalePolicy | None = None,
+        decode_runs: bool = True,
     ) -> None:
+        """``decode_runs`` False steps every engine step one at a time (the reference
+        the decode runs are checked against; same results, slower)."""
         self.config = config
+        self._decode_runs = decode_runs
         self.options = options
         self.deployments = Deployment.from_config(config, catalog)
-        self.profile = RoutingProfile.from_config(
-            config.routing.profile, config.routing.active_profile()
-        )
+        self.profile = _seeded_profile(config, options.seed)
         self.uses_prompt_text = self.profile.uses_prompt_text
         self._has_hooks = any(
             hasattr(w.scorer, "on_dispatch") or hasattr(w.scorer, "on_complete")
@@ -96,6 +130,9 @@ class Simulator:
         self.replicas: list[SimReplica] = []
         self._by_model: dict[str, list[SimReplica]] = {m: [] for m in self.models}
         self._queues: dict[str, AdmissionQueue] = {}
+        self._scrape_interval_s = config.scrape.interval_s
+        self._num_provisioned: dict[str, int] = {}
+        self._oldest_scrape: dict[str, float] = dict.fromkeys(self.models, -_INF)
         self._live: dict[str, _Live] = {}
         self._rng = random.Random(f"gpufleet-sim/{options.seed}")
         self.timeline = Timeline(options.bucket_s, [d.pool for d in self.deployments])
@@ -119,10 +156,16 @@ class Simulator:
         if self.autoscale.interval_s < float("inf"):
             self.loop.schedule(self.autoscale.interval_s, self._on_autoscale, None)
         self.loop.schedule(0.0, self._on_sample, None)
-        self.loop.run(options.duration_s + options.max_drain_s, on_progress)
-        self.end_s = max(
-            options.duration_s, min(self.loop.now_s, options.duration_s + options.max_drain_s)
-        )
+        until_s = options.duration_s + options.max_drain_s
+        self.loop.run(until_s, on_progress)
+        last_s = self.loop.last_s
+        for replica in self.replicas:
+            if replica.engine.in_decode_run:
+                # Apply the steps started within the horizon; the last one's start (the
+                # end of the one before) is an event stepping one at a time processes.
+                last_s = max(last_s, replica.engine.last_step_start_s(until_s))
+                replica.settle_run(until_s)
+        self.end_s = max(options.duration_s, min(last_s, until_s))
         for live in list(self._live.values()):
             self._abort(live, self.end_s)
             self.log.fail(live.row, self.end_s, "unfinished")
@@ -180,10 +223,18 @@ class Simulator:
         self._enqueue(now, live)
 
     def _route(self, now: float, live: _Live) -> SimReplica | None:
-        candidates = self._by_model[live.model]
+        model = live.model
+        candidates = self._by_model[model]
         self.clock.now_s = now
-        for replica in candidates:
-            replica.refresh(now)
+        # Every replica refreshes its scrape once it is an interval old; skip the pass
+        # while even the oldest scrape is fresh (same outcome, no per-replica calls).
+        if now - self._oldest_scrape[model] >= self._scrape_interval_s:
+            oldest = _INF
+            for replica in candidates:
+                replica.refresh(now)
+                if replica.scraped_at < oldest:
+                    oldest = replica.scraped_at
+            self._oldest_scrape[model] = oldest
         decision = self.profile.decide(live.route, candidates)
         return None if decision is None else decision.endpoint  # type: ignore[return-value]
 
@@ -245,8 +296,11 @@ class Simulator:
         row = live.row
         log = self.log
         request = EngineRequest(live.rid, live.arrival.prompt, live.arrival.max_tokens, now)
+        engine = replica.engine
+        if engine.in_decode_run:
+            replica.settle_run(now)  # the request joins at the end of the step in progress
         try:
-            replica.engine.add_request(request)
+            engine.add_request(request)
         except ValueError:
             log.fail(row, now, "too-long")
             return
@@ -259,50 +313,73 @@ class Simulator:
         replica.on_dispatch(live.route.prompt_tokens + live.route.max_tokens)
         replica.live[live.rid] = live
         self._live[live.rid] = live
-        if not replica.busy:
-            replica.busy = True
+        if replica.armed_s == _INF:
+            replica.armed_s = now
             self.loop.schedule(now, self._on_step, replica)
+
+    def _rearm(self, replica: SimReplica) -> None:
+        self.loop.schedule(replica.armed_s, self._on_step, replica)
 
     # -- engine steps -------------------------------------------------------------------
     def _on_step(self, now: float, replica: SimReplica) -> Iterable[Event] | None:
+        if now != replica.armed_s:
+            return STALE  # a settled decode run re-armed the replica earlier
         if replica.state == STOPPED:
-            replica.busy = False
+            replica.armed_s = _INF
             return None
-        result = replica.pending
-        if result is not None:
-            replica.pending = None
-            self._apply(now, replica, result)
         engine = replica.engine
+        if engine.in_decode_run:
+            _, finished = engine.settle(now)
+            if self.options.check_invariants:
+                self._check_kv(replica)
+            if finished:
+                self._finished(now, replica, finished)
+        else:
+            result = replica.pending
+            if result is not None:
+                replica.pending = None
+                self._apply(now, replica, result)
+            if replica.pending_finished:
+                finished = replica.pending_finished
+                replica.pending_finished = ()
+                self._finished(now, replica, finished)
         if not engine.has_work:
-            replica.busy = False
+            replica.armed_s = _INF
             self._maybe_stop_drained(now, replica)
             return None
+        if self._decode_runs:
+            end = engine.start_decode_run(now)
+            if end is not None:
+                replica.armed_s = end
+                return ((end, self._on_step, replica),)
         result = engine.step(now)
         if self.options.check_invariants:
             self._check_kv(replica)
         if not result.advanced:
-            replica.busy = False  # nothing fits; the next dispatch or abort wakes it
+            replica.armed_s = _INF  # nothing fits; the next dispatch or abort wakes it
             return None
         replica.pending = result
-        return ((now + result.duration_s, self._on_step, replica),)
+        end = now + result.duration_s
+        replica.armed_s = end
+        return ((end, self._on_step, replica),)
 
-    def _apply(self, now: float, replica: SimReplica, result: object) -> None:
-        from gpufleet.engine.step_result import StepResult
-
-        assert isinstance(result, StepResult)
+    def _apply(self, now: float, replica: SimReplica, result: StepResult) -> None:
         live_by_id = replica.live
-        log = self.log
         if result.cached_prompt_tokens and self._has_hooks:
             for rid, cached in result.cached_prompt_tokens:
                 live_by_id[rid].cached = cached
-        first = log.first_token_s
+        first = self.log.first_token_s
         for rid in result.first_token_ids:
             first[live_by_id[rid].row] = now
-        if not result.finished_ids:
-            return
+        if result.finished_ids:
+            self._finished(now, replica, result.finished_ids)
+
+    def _finished(self, now: float, replica: SimReplica, finished_ids: Iterable[str]) -> None:
+        live_by_id = replica.live
+        log = self.log
         profile = self.profile
         hooks = self._has_hooks
-        for rid in result.finished_ids:
+        for rid in finished_ids:
             live = live_by_id.pop(rid)
             del self._live[rid]
             log.finish(live.row, now, live.arrival.max_tokens)
@@ -325,9 +402,14 @@ class Simulator:
     # -- lifecycle ----------------------------------------------------------------------
     def _provision(self, now: float, deployment: Deployment, warm: bool = False) -> SimReplica:
         index = len(self.replicas)
+        # Named as the gateway names a deployment's endpoints (pool/model/i, i counted per
+        # deployment), so id-keyed routing (session hashing) places requests identically.
+        number = self._num_provisioned[deployment.key] = (
+            self._num_provisioned.get(deployment.key, -1) + 1
+        )
         replica = SimReplica(
             index=index,
-            replica_id=f"{deployment.key}/{index}",
+            replica_id=f"{deployment.key}/{number}",
             model=deployment.model,
             pool=deployment.pool,
             gpu=deployment.gpu,
@@ -338,8 +420,10 @@ class Simulator:
             scrape_interval_s=self.config.scrape.interval_s,
             provisioned_s=now,
             prefill_tokens_per_s=deployment.prefill_tokens_per_s,
+            rearm=self._rearm,
         )
         self.replicas.append(replica)
+        self._oldest_scrape[deployment.model] = -_INF
         self._by_model[deployment.model].append(replica)
         delay = (
             0.0
@@ -392,6 +476,8 @@ class Simulator:
         replica = live.replica
         if replica is None:
             return
+        if replica.engine.in_decode_run:
+            replica.settle_run(now)
         replica.engine.abort(live.rid)
         replica.live.pop(live.rid, None)
         self._live.pop(live.rid, None)
@@ -399,9 +485,12 @@ class Simulator:
         live.replica = None
 
     def _stop(self, now: float, replica: SimReplica) -> None:
+        if replica.engine.in_decode_run:
+            replica.settle_run(now)
         replica.state = STOPPED
         replica.stopped_s = now
         replica.pending = None
+        replica.pending_finished = ()
         self._by_model[replica.model].remove(replica)
 
     def _maybe_stop_drained(self, now: float, replica: SimReplica) -> None:

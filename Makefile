@@ -5,7 +5,8 @@ STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
 .PHONY: up test test-vllm test-deps lint typecheck unit venv clean system-deps \
-	bench-faults bench-load bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim
+	bench-faults bench-load bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim \
+	bench-autoscale
 
 venv: $(STAMP)
 
@@ -30,10 +31,13 @@ test-vllm: venv
 	@bash tests/vllm/ensure_venv.sh >/dev/null
 	$(PY) -m pytest -q tests/vllm
 
-# Debian packages the test suite runs for real: redis-server (shared limits across gateways).
+# Debian packages the test suite runs for real: redis-server (shared limits across gateways),
+# chromium (the fleet page's browser test).
 test-deps:
 	@command -v redis-server >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+	@command -v chromium >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench
@@ -72,6 +76,11 @@ bench-routing: venv
 
 bench-sim: venv
 	taskset -c 0 $(PY) bench/sim.py
+
+## make bench-autoscale: static peak vs KEDA-style threshold vs gpufleet's SLO autoscaler
+## on a simulated diurnal day (bench/results/autoscale.json and .png; docs/autoscale.md)
+bench-autoscale: venv
+	taskset -c 0 $(PY) bench/autoscale.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results

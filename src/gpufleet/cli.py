@@ -9,9 +9,13 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gpufleet import __version__
 from gpufleet.errors import ConfigError, GpufleetError
+
+if TYPE_CHECKING:
+    from gpufleet.plan.optimizer import Plan
 
 EXAMPLES = """examples:
   gpufleet up                                 # local simulated fleet + gateway
@@ -55,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--host", default=None, help="listen address (default: gateway.host)")
     up.add_argument("--port", type=int, default=None, help="listen port (default: gateway.port)")
     up.add_argument("--speed", type=float, default=1.0, help="engine time scale (default 1)")
+    up.add_argument(
+        "--autoscale", action="store_true", help="run the autoscaling loop in-process too"
+    )
 
     engine = commands.add_parser(
         "engine",
@@ -157,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--spot-notice", type=float, default=120.0, help="spot notice (s)")
     sim.add_argument("--cold", action="store_true", help="initial replicas cold-start too")
-    sim.add_argument("--json", default=None, help="write the report as JSON here")
+    sim.add_argument(
+        "--json", default=None, metavar="FILE", help="write the report as JSON here (- : stdout)"
+    )
     sim.add_argument("--plots", default=None, help="write PNG plots into this directory")
 
     plan = commands.add_parser(
@@ -177,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--top", type=int, default=5, help="plans to list")
     plan.add_argument("--sim-duration", type=float, default=120.0, help="check run (s)")
     plan.add_argument("--no-sim", action="store_true", help="skip the simulation check")
+    plan.add_argument(
+        "--json", default=None, metavar="FILE", help="write the ranked plans as JSON (- : stdout)"
+    )
+    add_control_commands(commands)
+    add_common_flags(commands)
     return parser
 
 
@@ -191,15 +205,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_command(args)
     except ConfigError as exc:
-        print(f"gpufleet: configuration error:\n{exc}", file=sys.stderr)
+        print(f"gpufleet: configuration error: {_lines(exc)}", file=sys.stderr)
         return 2
     except GpufleetError as exc:
         if args.verbose:
             raise
-        print(f"gpufleet: {exc}", file=sys.stderr)
+        print(f"gpufleet: {_lines(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # stdout closed early (`| head`): not an error worth a message
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a file or socket the command uses: one line, traceback with -v
+        if args.verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"gpufleet: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug: still one line, the traceback with -v
+        if args.verbose:
+            raise
+        print(
+            f"gpufleet: internal error: {type(exc).__name__}: {_lines(exc)} "
+            "(run with -v for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -217,6 +251,10 @@ def run_command(args: argparse.Namespace) -> int:
         return _sim(args)
     if args.command == "plan":
         return _plan(args)
+    if args.command == "controller":
+        return _controller(args)
+    if args.command == "preempt":
+        return _preempt(args)
     raise AssertionError(args.command)
 
 
@@ -279,7 +317,7 @@ def _up(args: argparse.Namespace) -> int:
     config = load_config(path)
     host = args.host or config.gateway.host
     port = config.gateway.port if args.port is None else args.port
-    uvloop.run(run_up(config, host, port, args.speed))
+    uvloop.run(run_up(config, host, port, args.speed, args.autoscale))
     return 0
 
 
@@ -303,7 +341,8 @@ def _render(args: argparse.Namespace) -> int:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise GpufleetError(f"cannot write {path}: {exc.strerror or exc}") from None
-    print(f"gpufleet: wrote {len(files)} files to {args.output}", file=sys.stderr)
+    if not args.quiet:
+        print(f"gpufleet: wrote {len(files)} files to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -357,14 +396,18 @@ def _sim(args: argparse.Namespace) -> int:
         task = progress.add_task("simulating", total=run.duration_s)
         sim.run(arrivals, lambda t: progress.update(task, completed=min(t, run.duration_s)))
     report = build_report(sim)
-    print_report(report, Console())
-    if args.json:
+    if args.json == "-":  # a script's view: the JSON alone on stdout
+        print(json.dumps(report, indent=1))
+    else:
+        print_report(report, Console())
+    if args.json and args.json != "-":
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.plots:
         for written in write_plots(sim, report, Path(args.plots)):
-            print(f"gpufleet: wrote {written}", file=sys.stderr)
+            if not args.quiet:
+                print(f"gpufleet: wrote {written}", file=sys.stderr)
     return 0
 
 
@@ -394,7 +437,8 @@ def _plan(args: argparse.Namespace) -> int:
     solve_s = time.perf_counter() - started
     if not planned.plans:
         raise GpufleetError("no feasible plan: relax the SLO or the constraints")
-    console = Console()
+    console = Console(stderr=args.json == "-")  # stdout carries the JSON then
+    rows: list[dict[str, object]] = []
     out = Table(title=f"plans (capacities + MILPs solved in {solve_s:.2f} s)")
     for column in ("#", "plan", "$/h", "$/Mtok out", "gap", "pools", "simulated SLO"):
         out.add_column(column)
@@ -413,6 +457,7 @@ def _plan(args: argparse.Namespace) -> int:
         out.add_row(str(rank), plan.name, f"{plan.cost_usd_per_hour:.2f}",
                     f"{plan.usd_per_million_output_tokens:.3f}", f"{plan.mip_gap:.2%}",
                     pools, verdict)  # fmt: skip
+        rows.append(_plan_row(rank, plan, verdict))
     console.print(out)
     single = best_single_type(planned.plans)
     best = planned.plans[0]
@@ -422,13 +467,188 @@ def _plan(args: argparse.Namespace) -> int:
             f"cheapest plan saves {saving:.1%} over the best single GPU type ({single.name})"
         )
     chosen = chosen or (best if args.no_sim else None)
+    fleet = fleet_document(chosen, inputs.demands) if chosen is not None else None
+    if args.json:
+        _write_json(args.json, {"plans": rows, "chosen": chosen and chosen.name, "fleet": fleet})
     if chosen is None:
         print("gpufleet: no plan met its SLO in simulation", file=sys.stderr)
         return 1
-    text = yaml.safe_dump(fleet_document(chosen, inputs.demands), sort_keys=False)
+    text = yaml.safe_dump(fleet, sort_keys=False)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        print(f"gpufleet: wrote {args.output} ({chosen.name})", file=sys.stderr)
-    else:
+        if not args.quiet:
+            print(f"gpufleet: wrote {args.output} ({chosen.name})", file=sys.stderr)
+    elif args.json != "-":
         print(text)
     return 0
+
+
+def _plan_row(rank: int, plan: Plan, verdict: str) -> dict[str, object]:
+    """One ranked plan for ``gpufleet plan --json``."""
+    return {
+        "rank": rank,
+        "name": plan.name,
+        "cost_usd_per_hour": plan.cost_usd_per_hour,
+        "usd_per_million_output_tokens": plan.usd_per_million_output_tokens,
+        "mip_gap": plan.mip_gap,
+        "pools": [
+            {"gpu": p.gpu, "tp": p.tp, "capacity": p.capacity, "replicas": p.replicas}
+            for p in plan.pools
+        ],
+        "simulated_slo": verdict,
+    }
+
+
+def _write_json(where: str, document: object) -> None:
+    """``document`` as JSON to the file ``where``, or to stdout for ``-``."""
+    import json
+    from pathlib import Path
+
+    text = json.dumps(document, indent=1) + "\n"
+    if where == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(where)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+# -- control plane (controller, preempt) ------------------------------------------------------
+def add_control_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    controller = commands.add_parser(
+        "controller",
+        help="run the control loop: autoscaling and spot-preemption handling",
+        description=(
+            "Gather signals from the gateways, evaluate the fleet's autoscale: policy every "
+            "interval, scale the engine Deployments (Kubernetes) and turn node preemption "
+            "notices into drains and replacements. Serves its decisions on /metrics and "
+            "manual notices on POST /admin/preempt."
+        ),
+        epilog=(
+            "examples:\n  gpufleet controller -c fleet.yaml\n"
+            "  gpufleet controller -c fleet.yaml --gateway http://gw-0:8080 "
+            "--gateway http://gw-1:8080 --actuator kubernetes"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    controller.add_argument("-c", "--config", required=True, help="path to fleet.yaml")
+    controller.add_argument(
+        "--gateway", action="append", default=[], metavar="URL",
+        help="a gateway replica (repeat for each; default: gateway.host:gateway.port)",
+    )  # fmt: skip
+    controller.add_argument(
+        "--actuator", choices=("kubernetes", "none"), default=None,
+        help="how replicas are scaled (default: kubernetes when a pool uses kubernetes "
+        "discovery, else none: decisions are only logged and exported)",
+    )  # fmt: skip
+    controller.add_argument(
+        "--autoscale", action="store_true", help="run the policy even if autoscale.enabled is off"
+    )
+    controller.add_argument("--host", default="127.0.0.1", help="its own HTTP address")
+    controller.add_argument("--port", type=int, default=9090, help="its own HTTP port (9090)")
+    controller.add_argument(
+        "--admin-key", default=None, help="the gateways' admin key (default: $GPUFLEET_ADMIN_KEY)"
+    )
+
+    preempt = commands.add_parser(
+        "preempt",
+        help="give a replica a preemption notice (local fleet or controller)",
+        description=(
+            "Tell a running `gpufleet up` (or `gpufleet controller`) that REPLICA is being "
+            "preempted: it is drained at every gateway, a replacement is requested at once, "
+            "and it is stopped when the notice ends. The local fleet scales the notice by "
+            "its engines' --speed."
+        ),
+        epilog="example:\n  gpufleet preempt l40s-spot/llama-3-8b/0 --notice 30",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    preempt.add_argument("replica", metavar="REPLICA", help="endpoint id, e.g. pool/model/0")
+    preempt.add_argument(
+        "--notice", type=_notice_seconds, default=30.0, help="seconds of notice (default 30)"
+    )
+    preempt.add_argument(
+        "--url", default=None,
+        help="the gateway of `gpufleet up` or the controller (default: from -c, else "
+        "http://127.0.0.1:8080)",
+    )  # fmt: skip
+    preempt.add_argument("-c", "--config", default=None, help="fleet.yaml (for the default URL)")
+    preempt.add_argument(
+        "--admin-key", default=None, help="admin key (default: $GPUFLEET_ADMIN_KEY)"
+    )
+
+
+def _notice_seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"the notice must be 0 to 86400 seconds, not {text}")
+    return value
+
+
+def _controller(args: argparse.Namespace) -> int:
+    import os
+
+    import uvloop
+
+    from gpufleet.config import load_config
+    from gpufleet.control.service import ControllerOptions, run_controller
+
+    config = load_config(args.config)
+    options = ControllerOptions(
+        gateways=tuple(args.gateway) or (f"http://{config.gateway.host}:{config.gateway.port}",),
+        actuator=args.actuator,
+        autoscale=args.autoscale or config.autoscale.enabled,
+        host=args.host,
+        port=args.port,
+        admin_key=args.admin_key or os.environ.get("GPUFLEET_ADMIN_KEY"),
+    )
+    uvloop.run(run_controller(config, options))
+    return 0
+
+
+def _preempt(args: argparse.Namespace) -> int:
+    import os
+
+    from gpufleet.control.client import request_preemption
+
+    url = args.url
+    if url is None and args.config is not None:
+        from gpufleet.config import load_config
+
+        gateway = load_config(args.config).gateway
+        url = f"http://{gateway.host}:{gateway.port}"
+    answer = request_preemption(
+        url or "http://127.0.0.1:8080",
+        args.replica,
+        args.notice,
+        args.admin_key or os.environ.get("GPUFLEET_ADMIN_KEY"),
+    )
+    print(answer)
+    return 0
+
+
+# -- conventions shared by every subcommand ------------------------------------------------------
+def add_common_flags(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``-v/--verbose`` and ``-q/--quiet`` after any subcommand too (``gpufleet sim -q``),
+    where the subcommand does not define them itself; SUPPRESS keeps the global value."""
+    for sub in commands.choices.values():
+        given = {option for action in sub._actions for option in action.option_strings}
+        if not {"-v", "--verbose"} & given:
+            sub.add_argument(
+                "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                help="more logging; tracebacks on errors",
+            )  # fmt: skip
+        if not {"-q", "--quiet"} & given:
+            sub.add_argument(
+                "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                help="only errors",
+            )  # fmt: skip
+
+
+def _lines(exc: BaseException) -> str:
+    """An error message on one line; several problems (one per line) joined by ``; ``."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())

@@ -86,6 +86,10 @@ class DeploymentConfig:
     model: Name
     replicas: NonNegativeInt = 1
     endpoints: tuple[Url, ...] = ()
+    min_replicas: NonNegativeInt = 0
+    """Autoscaling floor of this deployment (``autoscale:``; ignored when it is off)."""
+    max_replicas: NonNegativeInt | None = None
+    """Autoscaling ceiling of this deployment (None: unbounded but for the budget)."""
 
 
 @dataclass(frozen=True)
@@ -295,6 +299,66 @@ class AdmissionConfig:
 
 
 @dataclass(frozen=True)
+class AutoscaleModelConfig:
+    """Per-model overrides of the ``autoscale:`` section (keyed by canonical model name)."""
+
+    __pydantic_config__ = _STRICT
+
+    ttft_s: PositiveFloat | None = None
+    itl_s: PositiveFloat | None = None
+    prompt_tokens: PositiveInt | None = None
+    output_tokens: PositiveInt | None = None
+    capacity_requests_per_s: PositiveFloat | None = None
+    """Requests/s one replica sustains at the SLO, in every pool (default: the planner's
+    estimate per pool from the catalog, else ``target_in_flight_per_replica``)."""
+    idle_to_zero_s: PositiveFloat | None = None
+
+
+@dataclass(frozen=True)
+class AutoscaleConfig:
+    """The SLO autoscaler (``gpufleet.autoscale``; docs/autoscale.md). Off by default.
+
+    Replicas per deployment stay within its ``min_replicas``/``max_replicas``."""
+
+    __pydantic_config__ = _STRICT
+
+    enabled: bool = False
+    interval_s: PositiveFloat = 15.0
+    """Seconds between two decisions."""
+    ttft_s: PositiveFloat = 2.0
+    """TTFT target (capacity is sized so that queues stay short of it)."""
+    itl_s: PositiveFloat = 0.1
+    """Inter-token latency target (caps the batch a replica runs at)."""
+    prompt_tokens: PositiveInt = 512
+    """Typical prompt length, for the per-replica capacity estimate."""
+    output_tokens: PositiveInt = 256
+    """Typical output length, for the per-replica capacity estimate."""
+    target_utilization: Annotated[float, Field(gt=0, le=1)] = 0.8
+    """Fraction of the SLO capacity a replica is planned to run at (burst headroom)."""
+    target_in_flight_per_replica: PositiveFloat = 32.0
+    """Concurrency per replica when no capacity figure is known for a deployment."""
+    cold_start_s: PositiveFloat = 180.0
+    """Provisioning + weights + engine init: how far ahead load is forecast."""
+    scale_down_delay_s: NonNegativeFloat = 300.0
+    """Scale down to the highest need seen over this window (hysteresis)."""
+    cooldown_s: NonNegativeFloat = 120.0
+    """No scale-down of a model for this long after it scaled up."""
+    queue_drain_s: PositiveFloat = 30.0
+    """Requests queued at the gateway are planned to be drained within this time."""
+    idle_to_zero_s: PositiveFloat | None = 900.0
+    """A model with no request for this long scales to zero (None: keep one replica)."""
+    budget_usd_per_hour: PositiveFloat | None = None
+    """Cap on the whole fleet's desired replicas in $/h (None: no cap)."""
+    max_spot_fraction: Annotated[float, Field(ge=0, le=1)] = 1.0
+    """Most of a model's planned capacity that may sit on spot."""
+    spot_notices_to_fallback: PositiveInt = 2
+    """This many spot notices in a pool within ``spot_backoff_s`` mark it unhealthy ..."""
+    spot_backoff_s: PositiveFloat = 900.0
+    """... and new capacity goes on-demand for this long after the last notice."""
+    models: dict[str, AutoscaleModelConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class FleetConfig:
     __pydantic_config__ = _STRICT
 
@@ -310,6 +374,7 @@ class FleetConfig:
     deploy: DeployConfig = DeployConfig()  # noqa: RUF009 (frozen, like the others)
     tenancy: TenancyConfig = TenancyConfig()  # noqa: RUF009
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    autoscale: AutoscaleConfig = AutoscaleConfig()
 
     def model_names(self) -> dict[str, str]:
         """Every served name (canonical and alias) → canonical model name."""
@@ -403,6 +468,18 @@ def _check_references(config: FleetConfig, source: str) -> None:
                     f"{source}: pools[{i}].deployments[{j}].model: unknown model "
                     f"{deployment.model!r} (known: {', '.join(sorted(seen_models))})"
                 )
+            ceiling = deployment.max_replicas
+            if ceiling is not None and ceiling < deployment.min_replicas:
+                raise ConfigError(
+                    f"{source}: pools[{i}].deployments[{j}].max_replicas: "
+                    f"{deployment.max_replicas} is below min_replicas {deployment.min_replicas}"
+                )
+    for model_name in config.autoscale.models:
+        if model_name not in seen_models:
+            raise ConfigError(
+                f"{source}: autoscale.models.{model_name}: unknown model {model_name!r} "
+                f"(known: {', '.join(sorted(seen_models))})"
+            )
     admission = config.admission
     if admission.default_class not in admission.classes:
         raise ConfigError(

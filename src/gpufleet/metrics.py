@@ -268,3 +268,59 @@ class GatewayMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+# -- control plane (begin) ---------------------------------------------------------------------
+class ControllerMetrics:
+    """The controller's decisions, ``gpufleet_controller_*`` (deployment keys come from
+    config: low cardinality). Registered on ``registry`` (the gateway's when in-process)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        deployment = ("deployment", "pool", "model")
+        self.desired_replicas = Gauge(
+            "gpufleet_controller_desired_replicas",
+            "Replicas the autoscaling policy wants for the deployment (pool/model).",
+            deployment,
+            registry=r,
+        )
+        self.current_replicas = Gauge(
+            "gpufleet_controller_current_replicas",
+            "Replicas of the deployment by state (ready, starting, draining), as last gathered.",
+            (*deployment, "state"),
+            registry=r,
+        )
+        self.decisions = Counter(
+            "gpufleet_controller_decisions",
+            "Scaling actions applied, by direction (up, down) and the policy's reason.",
+            (*deployment, "direction", "reason"),
+            registry=r,
+        )
+        self.notices = Counter(
+            "gpufleet_controller_notices",
+            "Preemption notices handled, by source (taint key, admin) and pool.",
+            ("source", "pool"),
+            registry=r,
+        )
+        self.replacements = Counter(
+            "gpufleet_controller_replacements",
+            "Replacement replicas requested for preempted ones, by the pool asked.",
+            ("pool", "model"),
+            registry=r,
+        )
+        self.gather_failures = Counter(
+            "gpufleet_controller_gather_failures",
+            "Gateways that did not answer a signal gathering (the round uses the others).",
+            ("gateway",),
+            registry=r,
+        )
+        self.evaluations = Counter(
+            "gpufleet_controller_evaluations", "Policy evaluations.", registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+# -- control plane (end) -----------------------------------------------------------------------

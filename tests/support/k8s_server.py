@@ -266,3 +266,272 @@ def _parse_selector(text: str) -> dict[str, str]:
 def _matches(obj: dict[str, Any], selector: dict[str, str]) -> bool:
     labels = obj["metadata"].get("labels") or {}
     return all(labels.get(key) == value for key, value in selector.items())
+
+
+# -- control plane: nodes, pods, deployments and their scale (additive) -------------------------
+NODES_PATH = "/api/v1/nodes"
+PODS_PATH = "/api/v1/namespaces/{namespace}/pods"
+POD_PATH = "/api/v1/namespaces/{namespace}/pods/{name}"
+DEPLOYMENT_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+SCALE_PATH = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
+
+
+@dataclass(frozen=True)
+class ApiPatch:
+    """One PATCH the server took: the object's path, the content type, the body."""
+
+    path: str
+    content_type: str
+    body: dict[str, Any]
+
+
+class FakeKubeCluster(FakeKubeApi):
+    """`FakeKubeApi` plus what the controller uses: Nodes (list and watch, cluster-scoped),
+    Pods (list by label and ``spec.nodeName`` field selector; merge PATCH), Deployments
+    (GET) and their ``scale`` subresource (GET; merge PATCH sets ``spec.replicas``).
+    Tests change nodes with ``apply_node`` (recorded as a watch event) and read
+    ``patches``; ``fail_scale_with`` makes scale PATCHes answer that status."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.node_history: list[tuple[int, str, dict[str, Any]]] = []
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.patches: list[ApiPatch] = []
+        self.fail_scale_with: int | None = None
+
+    async def start(self) -> int:
+        app = web.Application()
+        app.router.add_get(SLICES_PATH, self._endpointslices)
+        app.router.add_get(NODES_PATH, self._nodes)
+        app.router.add_get(PODS_PATH, self._pods)
+        app.router.add_patch(POD_PATH, self._patch_pod)
+        app.router.add_get(DEPLOYMENT_PATH, self._deployment)
+        app.router.add_get(SCALE_PATH, self._scale)
+        app.router.add_patch(SCALE_PATH, self._patch_scale)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = int(server.sockets[0].getsockname()[1])
+        return self.port
+
+    # -- changes ---------------------------------------------------------------------
+    def apply_node(self, obj: dict[str, Any]) -> int:
+        name = obj["metadata"]["name"]
+        kind = "MODIFIED" if name in self.nodes else "ADDED"
+        self.version += 1
+        stored = copy.deepcopy(obj)
+        stored["metadata"]["resourceVersion"] = str(self.version)
+        self.nodes[name] = stored
+        self.node_history.append((self.version, kind, copy.deepcopy(stored)))
+        self._wake()
+        return self.version
+
+    def add_pod(self, obj: dict[str, Any]) -> None:
+        self.pods[_key(obj)] = copy.deepcopy(obj)
+
+    def add_deployment(self, obj: dict[str, Any]) -> None:
+        self.deployments[_key(obj)] = copy.deepcopy(obj)
+
+    def replicas(self, namespace: str, name: str) -> int:
+        return int(self.deployments[(namespace, name)]["spec"]["replicas"])
+
+    # -- HTTP ------------------------------------------------------------------------
+    async def _nodes(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        watch = query.get("watch", "").lower() in ("true", "1")
+        self.requests.append(
+            ApiRequest("watch" if watch else "list", "", query.get("resourceVersion"), None)
+        )
+        if not watch:
+            return _json(
+                {
+                    "apiVersion": "v1",
+                    "kind": "NodeList",
+                    "metadata": {"resourceVersion": str(self.version)},
+                    "items": [copy.deepcopy(n) for _, n in sorted(self.nodes.items())],
+                }
+            )
+        since = int(query.get("resourceVersion") or self.version)
+        timeout_s = float(query.get("timeoutSeconds") or 300)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        drops = self._drops
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        sent = since
+        while True:
+            for version, kind, obj in list(self.node_history):
+                if version > sent:
+                    sent = version
+                    await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+            if self._drops != drops:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                break
+        await response.write_eof()
+        return response
+
+    async def _pods(self, request: web.Request) -> web.StreamResponse:
+        namespace = request.match_info["namespace"]
+        labels = _parse_selector(request.query.get("labelSelector", ""))
+        fields = _parse_selector(request.query.get("fieldSelector", ""))
+        self.requests.append(
+            ApiRequest("list-pods", namespace, None, request.query.get("fieldSelector"))
+        )
+        items = [
+            copy.deepcopy(pod)
+            for (ns, _), pod in sorted(self.pods.items())
+            if ns == namespace
+            and _matches(pod, labels)
+            and all(_field(pod, path) == value for path, value in fields.items())
+        ]
+        return _json(
+            {
+                "apiVersion": "v1",
+                "kind": "PodList",
+                "metadata": {"resourceVersion": str(self.version)},
+                "items": items,
+            }
+        )
+
+    async def _patch_pod(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["namespace"], request.match_info["name"])
+        body = await self._record_patch(request)
+        pod = self.pods.get(key)
+        if pod is None:
+            return _not_found(f'pods "{key[1]}" not found')
+        _merge(pod, body)
+        return _json(pod)
+
+    async def _deployment(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["namespace"], request.match_info["name"])
+        deployment = self.deployments.get(key)
+        if deployment is None:
+            return _not_found(f'deployments.apps "{key[1]}" not found')
+        return _json(deployment)
+
+    async def _scale(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["namespace"], request.match_info["name"])
+        deployment = self.deployments.get(key)
+        if deployment is None:
+            return _not_found(f'deployments.apps "{key[1]}" not found')
+        return _json(_scale_of(deployment))
+
+    async def _patch_scale(self, request: web.Request) -> web.StreamResponse:
+        key = (request.match_info["namespace"], request.match_info["name"])
+        body = await self._record_patch(request)
+        if self.fail_scale_with is not None:
+            return _json(
+                {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                 "message": "injected failure", "code": self.fail_scale_with},
+                status=self.fail_scale_with,
+            )  # fmt: skip
+        deployment = self.deployments.get(key)
+        if deployment is None:
+            return _not_found(f'deployments.apps "{key[1]}" not found')
+        replicas = body.get("spec", {}).get("replicas")
+        if not isinstance(replicas, int) or replicas < 0:
+            return _json(
+                {"kind": "Status", "status": "Failure", "message": "bad replicas", "code": 422},
+                status=422,
+            )
+        deployment["spec"]["replicas"] = replicas
+        return _json(_scale_of(deployment))
+
+    async def _record_patch(self, request: web.Request) -> dict[str, Any]:
+        body = json.loads(await request.read() or b"{}")
+        self.patches.append(ApiPatch(request.path, request.content_type, body))
+        return body  # type: ignore[no-any-return]
+
+
+def node(name: str, taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A Node object, with ``taints`` (dicts of key, effect and optionally value)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {"taints": list(taints or [])},
+    }
+
+
+def engine_pod(name: str, namespace: str, node_name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """An engine Pod scheduled on ``node_name``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {"nodeName": node_name, "containers": [{"name": "vllm", "image": "vllm"}]},
+        "status": {"phase": "Running"},
+    }
+
+
+def deployment(name: str, namespace: str, replicas: int, ready: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "vllm", "image": "vllm"}]}}},
+        "status": {"replicas": replicas, "readyReplicas": ready},
+    }  # fmt: skip
+
+
+def _scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
+    meta = deployment["metadata"]
+    return {
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {"replicas": deployment["spec"]["replicas"]},
+        "status": {"replicas": deployment.get("status", {}).get("replicas", 0)},
+    }
+
+
+def _not_found(message: str) -> web.Response:
+    return _json(
+        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+         "reason": "NotFound", "code": 404},
+        status=404,
+    )  # fmt: skip
+
+
+def _field(obj: dict[str, Any], path: str) -> Any:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _merge(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """JSON merge patch (RFC 7386) of ``patch`` into ``target``."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    """A JSON answer typed exactly ``application/json``, as the API server sends it
+    (lightkube only decodes error Statuses of that content type)."""
+    return web.Response(
+        body=json.dumps(body).encode(), status=status, headers={"Content-Type": "application/json"}
+    )

@@ -73,3 +73,10 @@ def test_only_api_knows_status_codes_of_errors() -> None:
         if path.parent.name in {"api", "replica"} or path.name == "errors.py":
             continue
         assert "error_response(" not in path.read_text(), path
+
+
+def test_the_control_plane_knows_no_local_fleet() -> None:
+    """control/ drives any actuator through its protocol; the local fleet plugs into it
+    (local/ imports control/, never the other way round)."""
+    for path in (SRC / "control").rglob("*.py"):
+        assert not any(n.startswith("gpufleet.local") for n in imports_of(path)), path

@@ -7,6 +7,8 @@ Admin (when ``gateway.admin_enabled``): ``GET /admin/endpoints``,
 ``POST /admin/drain`` and ``/admin/undrain`` with ``{"endpoint": ID-or-URL}``,
 ``GET /admin/usage`` (per-tenant usage); while API keys are on, ``/admin/*`` needs the
 admin key. ``GET /openapi.json``: the OpenAPI 3 document of these routes.
+The fleet page (admin, see ``api/dashboard.py``): ``GET /dashboard``, the JSON it polls at
+``GET /dashboard/fleet``, also at ``GET /admin/fleet``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from importlib.resources import files
 
 import orjson
 
+from gpufleet.api.dashboard import Dashboard
 from gpufleet.api.errors import error_body, error_response
 from gpufleet.api.server import Request, Responder
 from gpufleet.errors import GpufleetError, InvalidRequest, MethodNotAllowed, NotFound
@@ -48,7 +51,19 @@ class GatewayApp:
             self._routes[("POST", "/admin/drain")] = self._admin_drain
             self._routes[("POST", "/admin/undrain")] = self._admin_undrain
             self._routes[("GET", "/admin/usage")] = self._admin_usage
+            dashboard = Dashboard(proxy)  # the fleet page and its JSON
+            self._routes[("GET", "/dashboard")] = dashboard.page
+            self._routes[("GET", "/dashboard/fleet")] = dashboard.data
+            self._routes[("GET", "/admin/fleet")] = dashboard.data
         self._paths = {path for _, path in self._routes}
+
+    def add_admin_route(self, method: str, path: str, handler: JsonHandler) -> None:
+        """Serve a JSON admin route added at runtime (``gpufleet up --autoscale`` adds
+        ``POST /admin/preempt``); it needs the admin key like every ``/admin`` route."""
+        if not path.startswith("/admin/"):
+            raise ValueError(f"admin routes live under /admin/, not {path!r}")
+        self._routes[(method, path)] = json_route(handler)
+        self._paths.add(path)
 
     async def __call__(self, request: Request, responder: Responder) -> None:
         route = self._routes.get((request.method, request.path))
@@ -158,6 +173,63 @@ class GatewayApp:
         endpoint.draining = draining
         log.warning("endpoint %s %s", endpoint.id, "draining" if draining else "undrained")
         responder.send(200, JSON, orjson.dumps(endpoint.describe()))
+
+
+# -- control plane (additive) ---------------------------------------------------------
+JsonHandler = Callable[[dict[str, object]], Awaitable[dict[str, object]]]
+"""Takes the request's JSON object, returns the answer's; raises a GpufleetError to refuse."""
+
+
+def json_route(handler: JsonHandler) -> Route:
+    """A route whose request and answer bodies are JSON objects."""
+
+    async def route(request: Request, responder: Responder) -> None:
+        try:
+            body = orjson.loads(request.body or b"{}")
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("the request body must be a JSON object")
+        responder.send(200, JSON, orjson.dumps(await handler(body)))
+
+    return route
+
+
+class ControlPlaneApp:
+    """The controller's own HTTP surface: ``GET /health``, ``GET /metrics`` (its
+    decisions) and the JSON routes it registers (``POST /admin/preempt``)."""
+
+    def __init__(self, exposition: Callable[[], bytes], routes: dict[tuple[str, str], JsonHandler]):
+        self._exposition = exposition
+        self._routes: dict[tuple[str, str], Route] = {
+            key: json_route(handler) for key, handler in routes.items()
+        }
+        self._routes[("GET", "/health")] = self._health
+        self._routes[("GET", "/metrics")] = self._metrics
+
+    async def __call__(self, request: Request, responder: Responder) -> None:
+        path = request.path.rstrip("/") or "/"
+        route = self._routes.get((request.method, path))
+        try:
+            if route is None:
+                if any(p == path for _, p in self._routes):
+                    raise MethodNotAllowed(f"method {request.method} is not allowed here")
+                raise NotFound(f"no route for {request.method} {request.path}", code=None)
+            await route(request, responder)
+        except GpufleetError as exc:
+            status, headers, body = error_response(exc)
+            responder.send(status, headers, body)
+
+    def on_handler_error(self, request: Request, exc: BaseException) -> None:
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+
+    async def _health(self, request: Request, responder: Responder) -> None:
+        responder.send(200, JSON, b'{"status":"ok"}')
+
+    async def _metrics(self, request: Request, responder: Responder) -> None:
+        responder.send(
+            200, b"content-type: text/plain; version=0.0.4; charset=utf-8\r\n", self._exposition()
+        )
 
 
 __all__ = ["GatewayApp", "error_body"]

@@ -180,3 +180,38 @@ def _loop_running() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+# -- runtime endpoints (control plane: local actuator) -------------------------------------
+def runtime_endpoint_spec(
+    config: FleetConfig, pool_name: str, model_name: str, endpoint_id: str, url: str
+) -> EndpointSpec:
+    """The spec of one endpoint added while the gateway runs (a replica the control plane
+    started), priced and modelled like the static endpoints of that pool and model."""
+    pool = next((p for p in config.pools if p.name == pool_name), None)
+    if pool is None:
+        raise KeyError(pool_name)
+    model = config.model(model_name)
+    price = pool.price_usd_per_gpu_hour * pool.gpus_per_replica
+    economics = replica_economics(
+        Catalog.load(), model.spec or model.name, pool.gpu, pool.gpus_per_replica, price,
+        model.context_length,
+    )  # fmt: skip
+    return EndpointSpec(
+        id=endpoint_id,
+        url=url,
+        model=model.name,
+        pool=pool.name,
+        gpu=pool.gpu,
+        price_usd_per_hour=price,
+        adapters=frozenset(model.lora_adapters),
+        cost_usd_per_mtok=economics.cost_usd_per_mtok if economics else 0.0,
+        prefill_tokens_per_s=economics.prefill_tokens_per_s if economics else 0.0,
+    )
+
+
+async def probe_endpoint(fleet: FleetState, endpoint_id: str) -> None:
+    """Probe one endpoint now (a replica just registered need not wait for its next probe)."""
+    endpoint = fleet.endpoints.get(endpoint_id)
+    if endpoint is not None:
+        await fleet._probe(endpoint)

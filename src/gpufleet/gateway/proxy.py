@@ -37,6 +37,7 @@ from gpufleet.errors import (
 )
 from gpufleet.gateway.access_log import AccessLog
 from gpufleet.gateway.admission_gate import AdmissionGate
+from gpufleet.gateway.decision_log import DecisionLog
 from gpufleet.gateway.fleet import FleetState
 from gpufleet.gateway.relay import (
     Outcome,
@@ -126,6 +127,7 @@ class Proxy:
         """``None`` unless ``response_cache.enabled``."""
         self.tenancy: TenancyGuard | None = None
         """Set by the service when API keys are on; ``None`` keeps the gateway open."""
+        self.decisions = DecisionLog()  # the fleet page: the last routing decisions
         self.gate: AdmissionGate | None = None
         if config.admission.enabled:
             self.gate = AdmissionGate(
@@ -466,6 +468,7 @@ class Proxy:
         start = time.perf_counter()
         decision = self.profile.decide(route, endpoints)
         self.metrics.decision_latency_for(route.model).observe(time.perf_counter() - start)
+        self.decisions.record(route, decision)
         return decision
 
     async def _attempt(

@@ -92,28 +92,24 @@ class LocalFleet:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         for engine in self.engines:
-            pool = ConnectionPool(engine.url, "127.0.0.1", engine.port)
-            try:
-                while True:
-                    if engine.process.poll() is not None:
-                        raise GpufleetError(
-                            f"simulated engine for {engine.model} in pool {engine.pool} exited "
-                            f"with status {engine.process.returncode} (run `gpufleet engine` "
-                            "by hand to see why)"
-                        )
-                    try:
-                        status, _, _ = await fetch(
-                            pool, b"127.0.0.1", "GET", "/health", timeout_s=1.0
-                        )
-                        if status == 200:
-                            break
-                    except BackendError:
-                        pass
-                    if loop.time() > deadline:
-                        raise GpufleetError(f"engine {engine.url} not healthy in {timeout_s} s")
-                    await asyncio.sleep(0.05)
-            finally:
-                pool.close()
+            await wait_engine_healthy(engine, max(0.0, deadline - loop.time()), timeout_s)
+
+    async def stop_engine(self, engine: LocalEngine, timeout_s: float = 5.0) -> None:
+        """SIGTERM one engine (it finishes nothing: its notice is over), SIGKILL after
+        ``timeout_s``; forget it."""
+        if engine in self.engines:
+            self.engines.remove(engine)
+        process = engine.process
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while process.poll() is None:
+            if loop.time() > deadline:
+                process.kill()
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(process.wait)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         for engine in self.engines:
@@ -126,3 +122,32 @@ class LocalFleet:
                 engine.process.kill()
                 engine.process.wait()
         self.engines.clear()
+
+
+async def wait_engine_healthy(
+    engine: LocalEngine, timeout_s: float = 20.0, reported_timeout_s: float | None = None
+) -> None:
+    """Wait until ``engine`` answers /health; raise if it exits or ``timeout_s`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pool = ConnectionPool(engine.url, "127.0.0.1", engine.port)
+    try:
+        while True:
+            if engine.process.poll() is not None:
+                raise GpufleetError(
+                    f"simulated engine for {engine.model} in pool {engine.pool} exited "
+                    f"with status {engine.process.returncode} (run `gpufleet engine` "
+                    "by hand to see why)"
+                )
+            try:
+                status, _, _ = await fetch(pool, b"127.0.0.1", "GET", "/health", timeout_s=1.0)
+                if status == 200:
+                    return
+            except BackendError:
+                pass
+            if loop.time() > deadline:
+                shown = timeout_s if reported_timeout_s is None else reported_timeout_s
+                raise GpufleetError(f"engine {engine.url} not healthy in {shown} s")
+            await asyncio.sleep(0.05)
+    finally:
+        pool.close()

@@ -1,34 +1,75 @@
-"""``gpufleet up``: simulated engines for the fleet's endpoint-less deployments + the gateway."""
+"""``gpufleet up``: simulated engines for the fleet's endpoint-less deployments + the gateway,
+with the local control plane in-process (`gpufleet.local.control`): preemption notices
+always, the autoscaling loop with ``--autoscale``.
+
+Shutdown (SIGINT/SIGTERM): the control plane stops first (no engine starts while the
+gateway drains), then the gateway shuts down gracefully, then the engines stop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from collections import Counter
 
 from gpufleet.config import FleetConfig
-from gpufleet.gateway.service import Gateway, serve
+from gpufleet.errors import GpufleetError
+from gpufleet.gateway.service import Gateway, _tenancy_banner
+from gpufleet.local.control import LocalControl
 from gpufleet.local.launcher import LocalFleet
 
+ACCESS_LOG_FLUSH_S = 0.2
 
-async def run_up(config: FleetConfig, host: str, port: int, speed: float) -> None:
+
+async def run_up(
+    config: FleetConfig, host: str, port: int, speed: float, autoscale: bool = False
+) -> None:
     local = LocalFleet(speed=speed)
     try:
         config = local.launch(config)
         await local.wait_healthy()
-        await serve(config, host, port, banner=lambda gateway: up_banner(gateway, local))
+        gateway = Gateway.build(config)
+        try:
+            await gateway.start(host, port)
+        except OSError as exc:
+            await gateway.fleet.stop()
+            raise GpufleetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        control = LocalControl.start(config, gateway, local, autoscale)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(up_banner(gateway, local, autoscale), file=sys.stderr, flush=True)
+        print(_tenancy_banner(config), file=sys.stderr, flush=True)
+        flusher = loop.create_task(_flush_access_log(gateway))
+        await stop.wait()
+        flusher.cancel()
+        await control.close()
+        await gateway.shutdown()
     finally:
         local.stop()
 
 
-def up_banner(gateway: Gateway, local: LocalFleet) -> str:
+async def _flush_access_log(gateway: Gateway) -> None:
+    while True:
+        await asyncio.sleep(ACCESS_LOG_FLUSH_S)
+        gateway.proxy.access_log.flush()
+
+
+def up_banner(gateway: Gateway, local: LocalFleet, autoscale: bool = False) -> str:
     url = f"http://{gateway.host}:{gateway.port}"
     model = gateway.config.models[0].name
     counts = Counter((e.model, e.pool) for e in local.engines)
     engines = ", ".join(f"{n}x {m} on {p}" for (m, p), n in sorted(counts.items()))
     real = len(gateway.fleet.endpoints) - len(local.engines)
+    first = next(iter(gateway.fleet.endpoints), "POOL/MODEL/0")
     lines = [
         f"gpufleet is up: {url}",
         f"  simulated engines: {engines or 'none'}" + (f"; {real} real endpoints" if real else ""),
         f"  fleet: {url}/admin/endpoints   metrics: {url}/metrics",
+        f"  autoscaling: {'on (the fleet’s autoscale: policy)' if autoscale else 'off'}; "
+        f"preempt a replica: gpufleet preempt {first} --notice 30 --url {url}",
         "",
         "Try:",
         f"  curl {url}/v1/chat/completions -H 'content-type: application/json' \\",

@@ -1,10 +1,21 @@
-"""Applying an autoscaling decision: provision with a cold start, or drain the newest.
+"""Autoscaling in the simulator: the signals a policy sees, and acting on its decision.
 
-Contract: for each deployment key the policy names, replicas that are starting
-or ready (not draining) are counted; below the target, new replicas are
-provisioned (cold start); above it, the newest are drained — a starting
-replica stops at once, a ready one takes no new requests and stops when its
-last request completes.
+Contract: `signals(sim, now)` builds the `FleetSignals` the live controller
+would build from the gateway: per deployment the replicas by state (ready,
+starting, draining; ``num_notice`` of the draining ones are under a spot
+notice, ``num_notices_total`` counts notices since the start) and the load on
+them, per model the gateway queue, the arrivals counter and the age of the
+oldest queued request. `apply_autoscale` evaluates the policy once and acts:
+for each deployment key the policy names, replicas that are starting or ready
+(not draining) are counted; below the target, new replicas are provisioned
+(cold start); above it, the newest are drained — a starting replica stops at
+once, a ready one takes no new requests and stops when its last request
+completes.
+
+Book-keeping that the simulator's own state does not hold (which draining
+replicas were drained by the policy rather than by a spot notice; how many
+arrivals of each model were counted) is a `ScalingLedger` kept on the
+simulator instance, created on first use.
 """
 
 from __future__ import annotations
@@ -12,44 +23,105 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gpufleet.sim.autoscale import DeploymentSignals, FleetSignals
-from gpufleet.sim.replica import READY, STARTING, STOPPED
+from gpufleet.sim.replica import READY, STARTING, STOPPED, SimReplica
 
 if TYPE_CHECKING:
     from gpufleet.sim.simulator import Simulator
 
+_LEDGER = "_gpufleet_scaling_ledger"
+
+
+class ScalingLedger:
+    """Per-run counters of the scaling signals (module doc)."""
+
+    __slots__ = ("arrivals_by_model", "num_rows_counted", "scaled_down", "seen_notices")
+
+    def __init__(self, num_models: int) -> None:
+        self.scaled_down: set[int] = set()
+        self.seen_notices: set[int] = set()
+        self.arrivals_by_model = [0] * num_models
+        self.num_rows_counted = 0
+
+    @classmethod
+    def of(cls, sim: Simulator) -> ScalingLedger:
+        ledger = sim.__dict__.get(_LEDGER)
+        if ledger is None:
+            ledger = sim.__dict__[_LEDGER] = cls(len(sim.models))
+        assert isinstance(ledger, ScalingLedger)
+        return ledger
+
+    def count_arrivals(self, sim: Simulator) -> dict[str, int]:
+        """Arrivals per model so far (rows of the request log not yet counted are added)."""
+        model_index = sim.log.model_index
+        counts = self.arrivals_by_model
+        for row in range(self.num_rows_counted, len(model_index)):
+            index = model_index[row]
+            if index >= 0:
+                counts[index] += 1
+        self.num_rows_counted = len(model_index)
+        return {model: counts[i] for i, model in enumerate(sim.models)}
+
+    def under_notice(self, replica: SimReplica) -> bool:
+        """Draining, and not because the policy scaled it down: a spot notice."""
+        return replica.draining and replica.index not in self.scaled_down
+
 
 def signals(sim: Simulator, now: float) -> FleetSignals:
-    """The snapshot a policy sees."""
+    """The snapshot a policy sees (module doc)."""
+    ledger = ScalingLedger.of(sim)
     per: dict[str, DeploymentSignals] = {}
+    by_key: dict[str, list[SimReplica]] = {d.key: [] for d in sim.deployments}
+    for r in sim.replicas:
+        by_key.setdefault(f"{r.pool}/{r.model}", []).append(r)
+        if ledger.under_notice(r):
+            ledger.seen_notices.add(r.index)
     for d in sim.deployments:
-        mine = [r for r in sim.replicas if r.pool == d.pool and r.model == d.model]
-        ready = [r for r in mine if r.state == READY and not r.draining]
+        mine = by_key[d.key]
+        live = [r for r in mine if r.state != STOPPED]
+        ready = [r for r in live if r.state == READY and not r.draining]
+        starting = [r for r in live if r.state == STARTING]
         for r in ready:
             r.refresh(now)
         per[d.key] = DeploymentSignals(
             model=d.model,
             pool=d.pool,
             num_ready=len(ready),
-            num_starting=sum(r.state == STARTING for r in mine),
-            num_draining=sum(r.draining and r.state != STOPPED for r in mine),
-            num_in_flight=sum(r.num_in_flight for r in mine),
+            num_starting=len(starting),
+            num_draining=sum(r.draining for r in live),
+            num_in_flight=sum(r.num_in_flight for r in live),
             num_waiting=sum(r.num_waiting for r in ready),
             num_running=sum(r.num_running for r in ready),
             mean_kv_usage=sum(r.kv_usage for r in ready) / len(ready) if ready else 0.0,
+            num_notice=sum(ledger.under_notice(r) for r in live),
+            num_notices_total=sum(r.index in ledger.seen_notices for r in mine),
+            max_starting_age_s=max((now - r.provisioned_s for r in starting), default=0.0),
         )
     queued = {m: len(q) for m, q in sim._queues.items()}
+    oldest: dict[str, float] = {}
+    for m, q in sim._queues.items():
+        head = q.peek()
+        if head is not None:
+            oldest[m] = now - head.enqueued_s
     bucket = int(now / sim.timeline.bucket_s) - 1
     rate = (
         sim.timeline.arrivals[bucket] / sim.timeline.bucket_s
         if 0 <= bucket < len(sim.timeline.arrivals)
         else 0.0
     )
-    return FleetSignals(now, per, queued, {"*": rate})
+    return FleetSignals(
+        now,
+        per,
+        queued,
+        {"*": rate},
+        num_arrivals_total_by_model=ledger.count_arrivals(sim),
+        max_queue_wait_s_by_model=oldest,
+    )
 
 
 def apply_autoscale(sim: Simulator, now: float) -> None:
     """Evaluate the policy once and act on it (module doc)."""
     desired = sim.autoscale.desired_replicas(signals(sim, now))
+    ledger = ScalingLedger.of(sim)
     for d in sim.deployments:
         target = desired.get(d.key)
         if target is None:
@@ -65,5 +137,6 @@ def apply_autoscale(sim: Simulator, now: float) -> None:
             if replica.state == STARTING:
                 sim._stop(now, replica)
             else:
+                ledger.scaled_down.add(replica.index)
                 replica.draining = True
                 sim._maybe_stop_drained(now, replica)

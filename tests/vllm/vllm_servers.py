@@ -153,11 +153,11 @@ class VllmServer:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
-    def metric(self, name: str) -> float:
+    def metric(self, name: str, timeout_s: float = 10.0) -> float:
         """Sum of all samples of ``name`` in the server's own /metrics."""
         from prometheus_client.parser import text_string_to_metric_families
 
-        _, body = http_get(self.url + "/metrics")
+        _, body = http_get(self.url + "/metrics", timeout_s=timeout_s)
         return sum(
             sample.value
             for family in text_string_to_metric_families(body.decode())

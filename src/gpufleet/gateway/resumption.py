@@ -25,8 +25,11 @@ Only requests where the continuation can be faithful are resumable (see
 `not_resumable`): one choice, no logprobs, no echo, no tool calls, a string
 prompt.
 
-`StreamProgress` is fed every relayed event (bytes) of a resumable stream; it
-is pure (no I/O): the proxy decides when to resume.
+`StreamProgress` is fed every relayed chunk (bytes) of a resumable stream; it
+is pure (no I/O): the proxy decides when to resume. It is on the per-chunk
+path of every resumable stream, so before a cut it only keeps the bytes and
+parses them when asked (a cut) or when they pass ``FOLD_BYTES`` (which bounds
+the memory a long stream holds).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ import orjson
 
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 """OpenAI's (and vLLM's) default ``max_tokens`` for ``/v1/completions``."""
+FOLD_BYTES = 16_384
+"""Relayed bytes kept unparsed at most per stream (short streams are never parsed)."""
 
 
 def not_resumable(kind: str, body: dict[str, Any]) -> str | None:
@@ -65,43 +70,67 @@ class StreamProgress:
     """What the client has received of one resumable stream (events observed in order)."""
 
     __slots__ = (
+        "_created",
+        "_finish_reason",
+        "_num_events",
         "_parts",
+        "_raw",
+        "_raw_bytes",
+        "_response_id",
         "_resumed",
         "_skip_role",
-        "created",
-        "finish_reason",
-        "finished",
         "kind",
-        "num_events",
-        "response_id",
         "tokens_before_resume",
     )
 
     def __init__(self, kind: str):
         self.kind = kind
-        self.response_id: str | None = None
-        self.created: int | None = None
+        self._raw: list[bytes] = []
+        self._raw_bytes = 0
+        self._response_id: str | None = None
+        self._created: int | None = None
         self._parts: list[str] = []
-        self.num_events = 0
-        """Events with generated output the client has received (≥ 1 token each)."""
-        self.finished = False
-        """A ``finish_reason`` reached the client: nothing is left to generate."""
-        self.finish_reason: str | None = None
+        self._num_events = 0
+        self._finish_reason: str | None = None
         self._resumed = False
         self._skip_role = False
         self.tokens_before_resume = 0
 
     @property
     def text(self) -> str:
+        self._fold()
         return "".join(self._parts)
 
     @property
-    def started(self) -> bool:
-        return self.response_id is not None
+    def num_events(self) -> int:
+        """Events with generated output the client has received (≥ 1 token each)."""
+        self._fold()
+        return self._num_events
+
+    @property
+    def finished(self) -> bool:
+        """A ``finish_reason`` reached the client: nothing is left to generate."""
+        return self.finish_reason is not None
+
+    @property
+    def finish_reason(self) -> str | None:
+        self._fold()
+        return self._finish_reason
+
+    @property
+    def response_id(self) -> str | None:
+        self._fold()
+        return self._response_id
+
+    @property
+    def created(self) -> int | None:
+        self._fold()
+        return self._created
 
     def begin_resume(self, tokens_sent: int) -> None:
         """The next events come from a continuation that starts after ``tokens_sent``
         tokens: rewrite them into this stream."""
+        self._fold()
         self._resumed = True
         self._skip_role = self.kind == "chat"
         self.tokens_before_resume = tokens_sent
@@ -109,8 +138,10 @@ class StreamProgress:
     def relay(self, events: bytes) -> bytes:
         """Observe ``events`` (whole SSE events) and return the bytes to send the client."""
         if not self._resumed:
-            for payload in _payloads(events):
-                self._observe(payload)
+            self._raw.append(events)
+            self._raw_bytes += len(events)
+            if self._raw_bytes > FOLD_BYTES:
+                self._fold()
             return events
         out: list[bytes] = []
         for raw in events.split(b"\n\n"):
@@ -127,10 +158,20 @@ class StreamProgress:
         return b"".join(out)
 
     # internals ------------------------------------------------------------------------
+    def _fold(self) -> None:
+        """Parse the bytes kept so far into text, counts and ids."""
+        if not self._raw:
+            return
+        buffer = b"".join(self._raw)
+        self._raw.clear()
+        self._raw_bytes = 0
+        for payload in _payloads(buffer):
+            self._observe(payload)
+
     def _observe(self, event: dict[str, Any]) -> None:
-        if self.response_id is None:
-            self.response_id = event.get("id")
-            self.created = event.get("created")
+        if self._response_id is None:
+            self._response_id = event.get("id")
+            self._created = event.get("created")
         choices = event.get("choices")
         if not choices:
             return
@@ -138,22 +179,21 @@ class StreamProgress:
         if self.kind == "chat":
             delta = choice.get("delta") or {}
             if "role" not in delta:
-                self.num_events += 1
+                self._num_events += 1
             content = delta.get("content")
         else:
-            self.num_events += 1
+            self._num_events += 1
             content = choice.get("text")
         if isinstance(content, str) and content:
             self._parts.append(content)
         if choice.get("finish_reason") is not None:
-            self.finished = True
-            self.finish_reason = choice["finish_reason"]
+            self._finish_reason = choice["finish_reason"]
 
     def _rewrite(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        if self.response_id is not None:
-            event["id"] = self.response_id
-        if self.created is not None:
-            event["created"] = self.created
+        if self._response_id is not None:
+            event["id"] = self._response_id
+        if self._created is not None:
+            event["created"] = self._created
         choices = event.get("choices")
         if self._skip_role and choices:
             delta = choices[0].get("delta") or {}

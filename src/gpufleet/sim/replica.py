@@ -93,6 +93,7 @@ class SimReplica:
         "scrape_interval_s",
         "scraped_at",
         "stopped_s",
+        "under_notice",
         "url",
     )
 
@@ -133,6 +134,8 @@ class SimReplica:
         self.prefill_tokens_per_s = prefill_tokens_per_s
         self.cost_usd_per_mtok = cost_usd_per_mtok
         self._state = STARTING
+        self.under_notice = False
+        """Draining because of a spot notice (not a scale-down)."""
         self._draining = False
         self.routable = False
         self.armed_s = _INF

@@ -12,10 +12,8 @@ for each deployment key the policy names, replicas that are starting or ready
 once, a ready one takes no new requests and stops when its last request
 completes.
 
-Book-keeping that the simulator's own state does not hold (which draining
-replicas were drained by the policy rather than by a spot notice; how many
-arrivals of each model were counted) is a `ScalingLedger` kept on the
-simulator instance, created on first use.
+Spot notices are the simulator's own record (``SimReplica.under_notice``,
+``Simulator.notices_by_key``), as are the arrivals per model.
 """
 
 from __future__ import annotations
@@ -28,53 +26,13 @@ from gpufleet.sim.replica import READY, STARTING, STOPPED, SimReplica
 if TYPE_CHECKING:
     from gpufleet.sim.simulator import Simulator
 
-_LEDGER = "_gpufleet_scaling_ledger"
-
-
-class ScalingLedger:
-    """Per-run counters of the scaling signals (module doc)."""
-
-    __slots__ = ("arrivals_by_model", "num_rows_counted", "scaled_down", "seen_notices")
-
-    def __init__(self, num_models: int) -> None:
-        self.scaled_down: set[int] = set()
-        self.seen_notices: set[int] = set()
-        self.arrivals_by_model = [0] * num_models
-        self.num_rows_counted = 0
-
-    @classmethod
-    def of(cls, sim: Simulator) -> ScalingLedger:
-        ledger = sim.__dict__.get(_LEDGER)
-        if ledger is None:
-            ledger = sim.__dict__[_LEDGER] = cls(len(sim.models))
-        assert isinstance(ledger, ScalingLedger)
-        return ledger
-
-    def count_arrivals(self, sim: Simulator) -> dict[str, int]:
-        """Arrivals per model so far (rows of the request log not yet counted are added)."""
-        model_index = sim.log.model_index
-        counts = self.arrivals_by_model
-        for row in range(self.num_rows_counted, len(model_index)):
-            index = model_index[row]
-            if index >= 0:
-                counts[index] += 1
-        self.num_rows_counted = len(model_index)
-        return {model: counts[i] for i, model in enumerate(sim.models)}
-
-    def under_notice(self, replica: SimReplica) -> bool:
-        """Draining, and not because the policy scaled it down: a spot notice."""
-        return replica.draining and replica.index not in self.scaled_down
-
 
 def signals(sim: Simulator, now: float) -> FleetSignals:
     """The snapshot a policy sees (module doc)."""
-    ledger = ScalingLedger.of(sim)
     per: dict[str, DeploymentSignals] = {}
     by_key: dict[str, list[SimReplica]] = {d.key: [] for d in sim.deployments}
     for r in sim.replicas:
         by_key.setdefault(f"{r.pool}/{r.model}", []).append(r)
-        if ledger.under_notice(r):
-            ledger.seen_notices.add(r.index)
     for d in sim.deployments:
         mine = by_key[d.key]
         live = [r for r in mine if r.state != STOPPED]
@@ -92,8 +50,8 @@ def signals(sim: Simulator, now: float) -> FleetSignals:
             num_waiting=sum(r.num_waiting for r in ready),
             num_running=sum(r.num_running for r in ready),
             mean_kv_usage=sum(r.kv_usage for r in ready) / len(ready) if ready else 0.0,
-            num_notice=sum(ledger.under_notice(r) for r in live),
-            num_notices_total=sum(r.index in ledger.seen_notices for r in mine),
+            num_notice=sum(r.under_notice for r in live),
+            num_notices_total=sim.notices_by_key.get(d.key, 0),
             max_starting_age_s=max((now - r.provisioned_s for r in starting), default=0.0),
         )
     queued = {m: len(q) for m, q in sim._queues.items()}
@@ -113,7 +71,7 @@ def signals(sim: Simulator, now: float) -> FleetSignals:
         per,
         queued,
         {"*": rate},
-        num_arrivals_total_by_model=ledger.count_arrivals(sim),
+        num_arrivals_total_by_model=dict(sim.arrivals_by_model),
         max_queue_wait_s_by_model=oldest,
     )
 
@@ -121,7 +79,6 @@ def signals(sim: Simulator, now: float) -> FleetSignals:
 def apply_autoscale(sim: Simulator, now: float) -> None:
     """Evaluate the policy once and act on it (module doc)."""
     desired = sim.autoscale.desired_replicas(signals(sim, now))
-    ledger = ScalingLedger.of(sim)
     for d in sim.deployments:
         target = desired.get(d.key)
         if target is None:
@@ -137,6 +94,5 @@ def apply_autoscale(sim: Simulator, now: float) -> None:
             if replica.state == STARTING:
                 sim._stop(now, replica)
             else:
-                ledger.scaled_down.add(replica.index)
                 replica.draining = True
                 sim._maybe_stop_drained(now, replica)

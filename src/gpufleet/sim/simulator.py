@@ -137,6 +137,9 @@ class Simulator:
         self._rng = random.Random(f"gpufleet-sim/{options.seed}")
         self.timeline = Timeline(options.bucket_s, [d.pool for d in self.deployments])
         self.num_spot_interruptions = 0
+        self.notices_by_key: dict[str, int] = {d.key: 0 for d in self.deployments}
+        """Spot notices so far per deployment key (a signal of the autoscaler)."""
+        self.arrivals_by_model = dict.fromkeys(self.models, 0)
         self.num_kv_checks = 0
         self.end_s = 0.0
 
@@ -179,7 +182,7 @@ class Simulator:
 
     # -- requests ---------------------------------------------------------------------
     def _on_arrival(self, now: float, arrival: SimArrival) -> Iterable[Event] | None:
-        model = self._names.get(arrival.model or self.models[0]) if True else None
+        model = self._names.get(arrival.model or self.models[0])
         class_name = arrival.request_class or self.config.admission.default_class
         class_config = self.config.admission.classes.get(class_name)
         row = self.log.open(
@@ -198,6 +201,7 @@ class Simulator:
         if model is None:
             self.log.fail(row, now, "unknown-model")
             return follow
+        self.arrivals_by_model[model] += 1
         priority = arrival.priority
         if priority is None:
             priority = class_config.priority if class_config else 0
@@ -454,6 +458,8 @@ class Simulator:
         if replica.state == STOPPED or replica.draining:
             return
         self.num_spot_interruptions += 1
+        self.notices_by_key[deployment.key] += 1
+        replica.under_notice = True
         replica.draining = True
         policy = self.options.spot.get(deployment.pool, self.options.default_spot)
         if policy.replace:

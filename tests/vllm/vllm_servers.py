@@ -36,7 +36,7 @@ class Environment:
     timings_s: dict[str, float]
 
 
-class EnvironmentError_(RuntimeError):
+class VllmEnvironmentError(RuntimeError):
     """The vLLM environment could not be prepared (the message says how)."""
 
 
@@ -52,7 +52,7 @@ def prepare_environment() -> Environment:
         check=False,
     )
     if result.returncode != 0:
-        raise EnvironmentError_(
+        raise VllmEnvironmentError(
             f"the vLLM {VLLM_VERSION} CPU virtualenv could not be built in {venv}:\n"
             f"{result.stderr[-4000:]}"
         )
@@ -69,7 +69,7 @@ def prepare_environment() -> Environment:
             check=False,
         )
         if made.returncode != 0:
-            raise EnvironmentError_(f"making the tiny model failed:\n{made.stderr[-4000:]}")
+            raise VllmEnvironmentError(f"making the tiny model failed:\n{made.stderr[-4000:]}")
     timings["model"] = time.monotonic() - start
     return Environment(python, model_dir, timings)
 
@@ -131,7 +131,7 @@ class VllmServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EnvironmentError_(
+                raise VllmEnvironmentError(
                     f"vLLM on port {self.port} exited with {self.process.returncode} while "
                     f"starting; the end of its log ({self.log_path}):\n{self.log_tail()}"
                 )
@@ -141,7 +141,7 @@ class VllmServer:
             except OSError:
                 pass
             time.sleep(0.5)
-        raise EnvironmentError_(
+        raise VllmEnvironmentError(
             f"vLLM on port {self.port} not ready within {timeout_s:.0f} s; "
             f"the end of its log:\n{self.log_tail()}"
         )

@@ -172,12 +172,10 @@ class ClientConnections:
 
     limit: int = 0
     open_by_host: dict[str, int] = field(default_factory=dict)
-    num_refused: int = 0
 
     def admit(self, host: str) -> bool:
         count = self.open_by_host.get(host, 0)
         if self.limit and count >= self.limit:
-            self.num_refused += 1
             return False
         self.open_by_host[host] = count + 1
         return True

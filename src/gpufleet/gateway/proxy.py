@@ -69,6 +69,7 @@ from gpufleet.routing.profile import RoutingProfile
 from gpufleet.tenancy.guard import Lease, TenancyGuard
 from gpufleet.types import RouteRequest, RoutingDecision
 
+_SSE_HEADERS = b"content-type: text/event-stream\r\ncache-control: no-cache\r\n"
 UPSTREAM_PATHS = {
     "chat": b"/v1/chat/completions",
     "completions": b"/v1/completions",
@@ -366,9 +367,7 @@ class Proxy:
         headers = b"x-request-id: %s\r\nx-gpufleet-cache: hit\r\n" % request_id.encode()
         if parsed.stream:
             events = replay_as_stream(response, parsed.wants_usage)
-            responder.start_stream(
-                200, b"content-type: text/event-stream\r\ncache-control: no-cache\r\n" + headers
-            )
+            responder.start_stream(200, _SSE_HEADERS + headers)
             responder.end_stream(events)
         else:
             responder.send(
@@ -496,10 +495,7 @@ class Proxy:
                 endpoint.id.encode(),
                 decision.explain().encode(),
             )
-        stream_headers = (
-            b"content-type: text/event-stream\r\ncache-control: no-cache\r\n"
-            b"x-request-id: %s\r\n%s" % (request_id.encode(), extra)
-        )
+        stream_headers = _SSE_HEADERS + b"x-request-id: %s\r\n%s" % (request_id.encode(), extra)
         head = self._head(kind, endpoint) + b"content-length: %d\r\nx-request-id: %s\r\n\r\n" % (
             len(body),
             request_id.encode(),

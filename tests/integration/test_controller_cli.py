@@ -20,17 +20,14 @@ from tests.integration.test_controller_k8s import (
     NS,
     SCALE_SPOT,
     SPOT_ITN,
-    SPOT_LABELS,
+    add_spot_pods,
     cluster_config,
     wait_for,
 )
 from tests.support.k8s_server import (
     FakeKubeCluster,
     deployment,
-    endpoint_slice,
-    engine_pod,
     node,
-    pod_endpoint,
 )
 from tests.support.processes import free_port, http_get
 
@@ -79,16 +76,7 @@ def test_the_controller_process_turns_taints_and_manual_notices_into_drains_and_
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         api.add_deployment(deployment("vllm-llama-3-8b-spot", NS, replicas=2, ready=2))
         api.add_deployment(deployment("vllm-llama-3-8b-od", NS, replicas=0, ready=0))
-        api.apply(
-            endpoint_slice("vllm-llama-3-8b-spot-x", NS, SPOT_LABELS, [
-                pod_endpoint("vllm-llama-3-8b-spot-a", "10.0.0.1"),
-                pod_endpoint("vllm-llama-3-8b-spot-b", "10.0.0.2"),
-            ])
-        )  # fmt: skip
-        api.add_pod(engine_pod("vllm-llama-3-8b-spot-a", NS, "node-1", SPOT_LABELS))
-        api.add_pod(engine_pod("vllm-llama-3-8b-spot-b", NS, "node-2", SPOT_LABELS))
-        api.apply_node(node("node-1"))
-        api.apply_node(node("node-2"))
+        add_spot_pods(api)
         gateway = Gateway.build(cluster_config())
         gateway_url = f"http://127.0.0.1:{await gateway.start('127.0.0.1', 0)}"
         port = free_port()

@@ -43,6 +43,20 @@ SCALE = 100.0
 """Controller time runs 100x: the 120 s spot notice lasts 1.2 s."""
 
 
+def add_spot_pods(api: FakeKubeCluster) -> None:
+    """Two spot engine pods, on node-1 and node-2, listed by their EndpointSlice."""
+    api.apply(
+        endpoint_slice("vllm-llama-3-8b-spot-x", NS, SPOT_LABELS, [
+            pod_endpoint("vllm-llama-3-8b-spot-a", "10.0.0.1"),
+            pod_endpoint("vllm-llama-3-8b-spot-b", "10.0.0.2"),
+        ])
+    )  # fmt: skip
+    api.add_pod(engine_pod("vllm-llama-3-8b-spot-a", NS, "node-1", SPOT_LABELS))
+    api.add_pod(engine_pod("vllm-llama-3-8b-spot-b", NS, "node-2", SPOT_LABELS))
+    api.apply_node(node("node-1"))
+    api.apply_node(node("node-2"))
+
+
 def cluster_config() -> FleetConfig:
     discovery = {"kind": "kubernetes", "namespace": NS}
     return parse_config(
@@ -149,16 +163,7 @@ def test_a_spot_taint_drains_the_pods_of_the_node_at_every_gateway_and_replaces_
 ) -> None:
     async def scenario(api: FakeKubeCluster, client: AsyncClient) -> None:
         config = cluster_config()
-        api.apply(
-            endpoint_slice("vllm-llama-3-8b-spot-x", NS, SPOT_LABELS, [
-                pod_endpoint("vllm-llama-3-8b-spot-a", "10.0.0.1"),
-                pod_endpoint("vllm-llama-3-8b-spot-b", "10.0.0.2"),
-            ])
-        )  # fmt: skip
-        api.add_pod(engine_pod("vllm-llama-3-8b-spot-a", NS, "node-1", SPOT_LABELS))
-        api.add_pod(engine_pod("vllm-llama-3-8b-spot-b", NS, "node-2", SPOT_LABELS))
-        api.apply_node(node("node-1"))
-        api.apply_node(node("node-2"))
+        add_spot_pods(api)
         gateways = [Gateway.build(config) for _ in range(2)]
         urls = [f"http://127.0.0.1:{await g.start('127.0.0.1', 0)}" for g in gateways]
         a, b = "spot/llama-3-8b/vllm-llama-3-8b-spot-a", "spot/llama-3-8b/vllm-llama-3-8b-spot-b"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from gpufleet.backends.connection import ConnectionPool
 from gpufleet.backends.engine_metrics import EngineMetrics
 from gpufleet.config import HealthConfig
-from gpufleet.routing.burst_load import BurstLoad
+from gpufleet.routing.burst_load import BurstLoad, Counters
 from gpufleet.types import EndpointHealth
 
 
@@ -115,10 +115,16 @@ class LiveEndpoint:
 
     @property
     def kv_usage(self) -> float:
+        """Burst-corrected KV usage (``BurstLoad.kv_usage``); 0 without a scrape."""
         scraped = self.scraped
         if scraped is None or scraped.kv_usage is None:
             return 0.0
-        return scraped.kv_usage
+        capacity = (
+            scraped.num_gpu_blocks * scraped.block_size
+            if scraped.num_gpu_blocks and scraped.block_size
+            else None
+        )
+        return self.load.kv_usage(scraped.kv_usage, capacity)
 
     @property
     def metrics_age_s(self) -> float:
@@ -151,20 +157,20 @@ class LiveEndpoint:
     def prefill_tokens_per_s(self) -> float:
         return self.spec.prefill_tokens_per_s
 
-    def scrape_started(self) -> tuple[int, int]:
+    def scrape_started(self) -> Counters:
         """Counters at the moment a scrape is sent (pass them to ``apply_scrape``)."""
         return self.load.counters()
 
     def apply_scrape(
-        self, metrics: EngineMetrics, scraped_at: float, counters_at_send: tuple[int, int]
+        self, metrics: EngineMetrics, scraped_at: float, counters_at_send: Counters
     ) -> None:
         """A scrape replaces the load estimate; burst corrections count from its sending."""
         self.scraped = metrics
         self.scraped_at = scraped_at
         self.load.scraped(counters_at_send)
 
-    def on_dispatch(self, num_tokens: int) -> None:
-        self.load.on_dispatch(num_tokens)
+    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int) -> None:
+        self.load.on_dispatch(num_tokens, num_prompt_tokens)
 
     def on_complete(self, num_tokens: int) -> None:
         self.load.on_complete(num_tokens)

@@ -117,6 +117,14 @@ class EngineModel:
                 del seqs[request_id]
         return run.end_of(num_steps), tuple(finished)
 
+    def decode_run_plan(self) -> tuple[list[str], list[float]]:
+        """The planned run's request ids (every one advances one token a step) and its
+        step start times."""
+        run = self._run
+        if run is None:
+            raise RuntimeError("no decode run")
+        return [seq.request_id for seq in run.running], list(run.starts)
+
     def last_step_start_s(self, now_s: float) -> float:
         """Start of the last planned step that starts at or before ``now_s``."""
         run = self._run

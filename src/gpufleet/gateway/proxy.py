@@ -195,6 +195,8 @@ class Proxy:
             "path": request.path,
             "model": target.model,
             "stream": parsed.stream,
+            "class": headers.get("x-request-class") or self.config.admission.default_class,
+            "priority": priority,
         }
         outcome = "error"
         lease: Lease | None = None
@@ -501,7 +503,7 @@ class Proxy:
             request_id.encode(),
         )
         num_tokens = route.prompt_tokens + route.max_tokens
-        endpoint.on_dispatch(num_tokens)
+        endpoint.on_dispatch(num_tokens, route.prompt_tokens)
         contexts = self.profile.on_dispatch(route, endpoint)
         children.in_flight.inc()
         try:

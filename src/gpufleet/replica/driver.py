@@ -4,12 +4,25 @@ Engine time advances by each step's modelled duration; the driver sleeps
 until real time catches up (``duration / speed``), then delivers the step's
 tokens to each request's listener. When the engine is idle, engine time
 jumps to the scaled wall clock, so arrivals are stamped at their real time.
+
+While the next steps are plain decodes of the whole batch, the driver rides a
+decode run (`EngineModel.start_decode_run`) instead of stepping: it wakes only
+when some listener is owed tokens (its ``--stream-interval`` is reached, or a
+request finishes; owed deliveries less than ``COALESCE_WALL_S`` apart share one
+wake, the event loop's own timer resolution) and delivers every request's tokens
+of the steps that ended by then. An arrival, an abort or a scrape settles the run
+at that instant — the steps started by then are applied, exactly what stepping
+would have done, and the step in progress is delivered at its end — so the
+engine's behaviour is the same as stepping one at a time; only the CPU cost of
+a busy replica drops (one wake per delivery instead of per step), which keeps
+eight replicas at 10x speed from starving a 2-core machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 
 from gpufleet.engine.engine_model import EngineModel
@@ -17,6 +30,30 @@ from gpufleet.engine.request import EngineRequest
 
 Listener = Callable[[int, bool, int], None]
 """(new output tokens, finished, cached prompt tokens) for one request."""
+
+COALESCE_WALL_S = 0.001
+"""Deliveries owed less than this far apart (wall time) share one wake in a run."""
+
+
+class _Ride:
+    """A decode run being ridden: its requests, step start times, what was delivered,
+    and — once an arrival/abort/scrape settled it early — what was applied."""
+
+    __slots__ = ("applied", "applied_end_s", "delivered", "end_s", "finished", "ids", "starts")
+
+    def __init__(self, ids: list[str], starts: list[float], end_s: float):
+        self.ids = ids
+        self.starts = starts
+        self.end_s = end_s
+        self.delivered = 0
+        """Steps whose tokens the listeners have been given."""
+        self.applied: int | None = None
+        self.applied_end_s = end_s
+        self.finished: frozenset[str] = frozenset()
+
+    def end_of(self, num_steps: int) -> float:
+        """When the first ``num_steps`` steps have ended."""
+        return self.starts[num_steps] if num_steps < len(self.starts) else self.end_s
 
 
 class EngineDriver:
@@ -40,6 +77,10 @@ class EngineDriver:
         self._wake = asyncio.Event()
         self._origin = time.monotonic()
         self._engine_now = 0.0
+        self._ride: _Ride | None = None
+        self._alarm: asyncio.Future[bool] | None = None
+        """The rider's sleep: resolved True when an arrival/abort/scrape interrupts it."""
+        self.decode_runs = True
 
     def tokenize(self, text: str) -> list[int]:
         return self._tokenize(text) or [0]
@@ -63,6 +104,7 @@ class EngineDriver:
         if interval != 1:
             self._held[request_id] = 0
             self._intervals[request_id] = interval
+        self.settle()
         arrival = max(self._engine_now, self.now())
         self.engine.add_request(
             EngineRequest(request_id, tuple(prompt_ids), max_tokens, arrival_s=arrival, lora=lora)
@@ -74,7 +116,42 @@ class EngineDriver:
         self._held.pop(request_id, None)
         self._intervals.pop(request_id, None)
         if self._listeners.pop(request_id, None) is not None:
+            self.settle()
             self.engine.abort(request_id)
+
+    def settle(self) -> None:
+        """Apply the decode run being ridden up to now (the engine is then safe to
+        read and change); its owed tokens are delivered by the rider."""
+        ride = self._ride
+        if ride is None or ride.applied is not None:
+            return
+        # never before the end of what the listeners were given (a timer may fire early)
+        now = max(self.now(), ride.end_of(ride.delivered))
+        ride.applied = bisect_right(ride.starts, now)
+        ride.applied_end_s, finished = self.engine.settle(now)
+        ride.finished = frozenset(finished)
+        self._engine_now = ride.applied_end_s
+        self._interrupt()
+
+    def _interrupt(self) -> None:
+        alarm = self._alarm
+        if alarm is not None and not alarm.done():
+            alarm.set_result(True)
+
+    async def _sleep_until(self, engine_s: float) -> bool:
+        """Sleep until engine time ``engine_s``; True if interrupted first."""
+        delay = self._origin + engine_s / self.speed - time.monotonic()
+        if delay <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        alarm: asyncio.Future[bool] = loop.create_future()
+        self._alarm = alarm
+        timer = loop.call_later(delay, _resolve, alarm)
+        try:
+            return await alarm
+        finally:
+            timer.cancel()
+            self._alarm = None
 
     async def run(self) -> None:
         engine = self.engine
@@ -84,6 +161,11 @@ class EngineDriver:
                 await self._wake.wait()
                 continue
             self._engine_now = max(self._engine_now, self.now())
+            if self.decode_runs:
+                end_s = engine.start_decode_run(self._engine_now)
+                if end_s is not None:
+                    await self._ride_run(end_s)
+                    continue
             result = engine.step(self._engine_now)
             if result.is_idle:
                 await asyncio.sleep(0.001)
@@ -97,11 +179,63 @@ class EngineDriver:
                 await asyncio.sleep(delay)
             self._deliver(result.advanced, set(result.finished_ids), set(result.first_token_ids))
 
+    async def _ride_run(self, end_s: float) -> None:
+        """Deliver a planned decode run's tokens as they come due (module doc)."""
+        ids, starts = self.engine.decode_run_plan()
+        ride = self._ride = _Ride(ids, starts, end_s)
+        num_steps = len(starts)
+        tolerance = COALESCE_WALL_S * self.speed
+        try:
+            while ride.applied is None:
+                due = self._next_due(ride, num_steps)
+                due_s = ride.end_of(due)
+                while due < num_steps and ride.end_of(due + 1) <= due_s + tolerance:
+                    due += 1
+                if await self._sleep_until(ride.end_of(due)) or ride.applied is not None:
+                    break
+                if due == num_steps:  # the run ended: apply it whole
+                    self.settle()
+                    break
+                owed, ride.delivered = due - ride.delivered, due
+                self._deliver_run(ride, owed, frozenset())
+            # settled: the steps before the last applied one have ended
+            applied = ride.applied or 0
+            if applied - 1 > ride.delivered:
+                owed, ride.delivered = applied - 1 - ride.delivered, applied - 1
+                self._deliver_run(ride, owed, frozenset())
+            while await self._sleep_until(ride.applied_end_s):
+                pass
+            if applied > ride.delivered:
+                owed, ride.delivered = applied - ride.delivered, applied
+                self._deliver_run(ride, owed, ride.finished)
+        finally:
+            if ride.applied is None:  # cancelled mid-run: leave the engine consistent
+                self.settle()
+            self._ride = None
+
+    def _next_due(self, ride: _Ride, num_steps: int) -> int:
+        """Steps after which the first listener is owed tokens (at most the whole run)."""
+        due = num_steps
+        delivered = ride.delivered
+        held, intervals, listeners = self._held, self._intervals, self._listeners
+        for request_id in ride.ids:
+            if request_id not in listeners:
+                continue
+            if request_id not in held:
+                return delivered + 1
+            interval = intervals[request_id]
+            if interval:
+                due = min(due, delivered + max(1, interval - held[request_id]))
+        return due
+
+    def _deliver_run(self, ride: _Ride, num_tokens: int, finished: frozenset[str]) -> None:
+        self._deliver([(i, num_tokens, num_tokens) for i in ride.ids], finished, frozenset())
+
     def _deliver(
         self,
         advanced: Sequence[tuple[str, int, int]],
-        finished: set[str],
-        first: set[str],
+        finished: set[str] | frozenset[str],
+        first: set[str] | frozenset[str],
     ) -> None:
         """Hand each request its new tokens. A request with a delivery interval of N is
         told of its first token at once, then of tokens in batches of at least N (vLLM's
@@ -135,3 +269,8 @@ class EngineDriver:
                 done,
                 cached.pop(request_id, 0) if done else cached.get(request_id, 0),
             )
+
+
+def _resolve(alarm: asyncio.Future[bool]) -> None:
+    if not alarm.done():
+        alarm.set_result(False)

@@ -57,6 +57,11 @@ class EngineCounters:
     max_loras: int = 0
 
 
+def _number(value: float) -> str:
+    """A sample value or ``le`` bound as prometheus_client writes it (Go's float format)."""
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
@@ -74,7 +79,7 @@ def _head(name: str, doc: str, kind: str) -> str:
 class LatencyHistogram:
     """A Prometheus histogram of one label set: `observe` is a bisect and two adds."""
 
-    __slots__ = ("_bucket_prefixes", "_counts", "_created", "_sum", "_tail", "_head", "bounds")
+    __slots__ = ("_bucket_prefixes", "_counts", "_created", "_head", "_sum", "_tail", "bounds")
 
     def __init__(self, name: str, doc: str, buckets: tuple[float, ...], labels: dict[str, str]):
         self.bounds = buckets
@@ -83,7 +88,7 @@ class LatencyHistogram:
         self._created = time.time()
         self._head = _head(name, doc, "histogram")
         self._bucket_prefixes = [
-            f"{name}_bucket{_labels({**labels, 'le': floatToGoString(bound)})} "
+            f"{name}_bucket{_labels({**labels, 'le': _number(bound)})} "
             for bound in (*buckets, float("inf"))
         ]
         label_text = _labels(labels)
@@ -109,8 +114,8 @@ class LatencyHistogram:
             out.append(f"{prefix}{float(cumulative)!r}\n")
         count_prefix, sum_prefix, created_prefix = self._tail
         out.append(f"{count_prefix}{float(cumulative)!r}\n")
-        out.append(f"{sum_prefix}{floatToGoString(self._sum)}\n")
-        out.append(f"{created_prefix}{floatToGoString(self._created)}\n")
+        out.append(f"{sum_prefix}{_number(self._sum)}\n")
+        out.append(f"{created_prefix}{_number(self._created)}\n")
 
 
 class ReplicaMetrics:
@@ -123,8 +128,7 @@ class ReplicaMetrics:
         self._series = _labels(labels) + " "
         self._engine = engine
         self._success_prefixes = [
-            _labels({"engine": engine, "finished_reason": reason, "model_name": model_name})
-            + " "
+            _labels({"engine": engine, "finished_reason": reason, "model_name": model_name}) + " "
             for reason in FINISH_REASONS
         ]
         self.ttft = LatencyHistogram(
@@ -157,7 +161,7 @@ class ReplicaMetrics:
             ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
              s.kv_cache_usage_perc),
         ):  # fmt: skip
-            out.append(f"{_head(name, doc, 'gauge')}{name}{series}{floatToGoString(value)}\n")
+            out.append(f"{_head(name, doc, 'gauge')}{name}{series}{_number(value)}\n")
         for name, doc, value in (
             ("vllm:prefix_cache_queries",
              "Prefix cache queries, in terms of number of queried tokens.",
@@ -171,14 +175,14 @@ class ReplicaMetrics:
              s.generation_tokens),
         ):  # fmt: skip
             total = f"{name}_total"
-            out.append(f"{_head(total, doc, 'counter')}{total}{series}{floatToGoString(value)}\n")
+            out.append(f"{_head(total, doc, 'counter')}{total}{series}{_number(value)}\n")
         out.append(
             _head("vllm:request_success_total", "Count of successfully processed requests.",
                   "counter")
         )  # fmt: skip
         for prefix, reason in zip(self._success_prefixes, FINISH_REASONS, strict=True):
-            value = floatToGoString(s.finished.get(reason, 0))
-            out.append(f"vllm:request_success_total{prefix}{value}\n")
+            count = _number(s.finished.get(reason, 0))
+            out.append(f"vllm:request_success_total{prefix}{count}\n")
         info = _labels({
             "block_size": str(s.block_size), "enable_prefix_caching": "True",
             "engine": self._engine, "num_gpu_blocks": str(s.num_gpu_blocks),

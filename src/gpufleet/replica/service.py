@@ -82,6 +82,7 @@ def build_replica(options: ReplicaOptions) -> tuple[ReplicaApp, EngineDriver]:
     identity = ReplicaIdentity(names, config.max_model_len, model.key, options.lora_modules)
 
     def counters() -> EngineCounters:
+        driver.settle()  # a decode run being ridden is applied up to now
         s = engine.stats
         return EngineCounters(
             num_running=s.num_running,

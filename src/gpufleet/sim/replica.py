@@ -59,6 +59,7 @@ class SimReplica:
     __slots__ = (
         "_clock",
         "_draining",
+        "_scraped_kv_usage",
         "_scraped_waiting",
         "_state",
         "adapters",
@@ -150,6 +151,7 @@ class SimReplica:
         self.num_running = 0.0
         self.kv_usage = 0.0
         self._scraped_waiting = 0.0
+        self._scraped_kv_usage = 0.0
         self.scraped_at = -_INF
         self.provisioned_s = provisioned_s
         self.ready_s = _INF
@@ -197,7 +199,7 @@ class SimReplica:
             waiting, running, kv_usage = load_now
             self._scraped_waiting = float(waiting)
             self.num_running = float(running)
-            self.kv_usage = kv_usage
+            self._scraped_kv_usage = self.kv_usage = kv_usage
             load = self.load
             load.scraped(load.counters())
             self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
@@ -213,12 +215,13 @@ class SimReplica:
             if self.rearm is not None:
                 self.rearm(self)
 
-    def on_dispatch(self, num_tokens: int) -> None:
+    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int) -> None:
         load = self.load
-        load.on_dispatch(num_tokens)
+        load.on_dispatch(num_tokens, num_prompt_tokens)
         self.num_in_flight = load.num_in_flight
         self.num_in_flight_tokens = load.num_in_flight_tokens
         self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
+        self.kv_usage = load.kv_usage(self._scraped_kv_usage, self.kv_capacity_tokens)
 
     def on_complete(self, num_tokens: int) -> None:
         load = self.load

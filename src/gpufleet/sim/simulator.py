@@ -314,7 +314,9 @@ class Simulator:
         live.replica = replica
         if self._has_hooks:
             live.contexts = self.profile.on_dispatch(live.route, replica)
-        replica.on_dispatch(live.route.prompt_tokens + live.route.max_tokens)
+        replica.on_dispatch(
+            live.route.prompt_tokens + live.route.max_tokens, live.route.prompt_tokens
+        )
         replica.live[live.rid] = live
         self._live[live.rid] = live
         if replica.armed_s == _INF:

@@ -78,12 +78,19 @@ class SaturationFilter:
     gateway's priority-ordered admission queue instead of the engines' FCFS queues (where
     it would also cause preemptions). When every candidate is saturated for the request,
     the set comes back empty and the request waits in that queue.
+
+    ``low_max_in_flight`` / ``max_in_flight`` (default unlimited) cap the requests this
+    gateway has in flight on a replica, scaled the same way: a cap on the low band bounds
+    how much prefill and decode work batch traffic adds to every engine step, which is
+    what an interactive request's TTFT waits behind under a flood.
     """
 
     max_waiting: float = 8.0
     max_kv_usage: float = 0.95
     low_max_waiting: float = 0.0
     low_max_kv_usage: float = 0.8
+    max_in_flight: float = float("inf")
+    low_max_in_flight: float = float("inf")
     top_priority: int = 10
     name: str = "saturation-filter"
     __pydantic_config__: ClassVar[dict[str, str]] = STRICT_PARAMS
@@ -94,4 +101,11 @@ class SaturationFilter:
         share = min(1.0, max(0.0, request.priority / self.top_priority))
         waiting = self.low_max_waiting + share * (self.max_waiting - self.low_max_waiting)
         kv = self.low_max_kv_usage + share * (self.max_kv_usage - self.low_max_kv_usage)
-        return [e for e in endpoints if e.num_waiting <= waiting and e.kv_usage <= kv]
+        in_flight = self.low_max_in_flight
+        if share > 0.0 and self.max_in_flight != in_flight:  # 0 × inf, inf − inf: NaN
+            in_flight += share * (self.max_in_flight - in_flight)
+        return [
+            e
+            for e in endpoints
+            if e.num_waiting <= waiting and e.kv_usage <= kv and e.num_in_flight < in_flight
+        ]

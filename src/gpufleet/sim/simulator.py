@@ -224,7 +224,12 @@ class Simulator:
             if replica is not None:
                 self._dispatch(now, live, replica)
                 return
+            self._enqueue(now, live)
+            return
+        # behind others, as the gateway's admission gate does: queue, then pump at once
+        # (a higher band goes to the head and may be dispatched now)
         self._enqueue(now, live)
+        self._pump(now, live.model)
 
     def _route(self, now: float, live: _Live) -> SimReplica | None:
         model = live.model

@@ -189,3 +189,25 @@ def test_saturation_filter_reserves_headroom_for_higher_bands(
     ]
     kept = SaturationFilter().filter(RouteRequest(model="m", priority=priority), endpoints)
     assert [e.id for e in kept] == expected
+
+
+@pytest.mark.parametrize(
+    ("priority", "params", "expected"),
+    [
+        (0, {}, ["2", "6", "40"]),  # unlimited by default
+        (0, {"low_max_in_flight": 6}, ["2"]),
+        (-5, {"low_max_in_flight": 6}, ["2"]),
+        (10, {"low_max_in_flight": 6}, ["2", "6", "40"]),
+        (5, {"low_max_in_flight": 6}, ["2", "6", "40"]),  # halfway to unlimited
+        (5, {"low_max_in_flight": 6, "max_in_flight": 10}, ["2", "6"]),  # cap 8
+        (10, {"low_max_in_flight": 6, "max_in_flight": 10}, ["2", "6"]),
+    ],
+)
+def test_saturation_filter_caps_in_flight_per_band(
+    priority: int, params: dict[str, float], expected: list[str]
+) -> None:
+    from gpufleet.routing.filters import SaturationFilter
+
+    endpoints = [ep(str(n), num_in_flight=n) for n in (2, 6, 40)]
+    kept = SaturationFilter(**params).filter(RouteRequest(model="m", priority=priority), endpoints)
+    assert [e.id for e in kept] == expected

@@ -247,3 +247,25 @@ def test_runs_are_reproducible_with_a_seed() -> None:
     first = run_log(fleet("least-load"), options, 40.0)
     second = run_log(fleet("least-load"), options, 40.0)
     assert outcome_columns(first) == outcome_columns(second)
+
+
+def test_a_higher_band_arrival_goes_past_the_queue_at_once_as_in_the_gateway() -> None:
+    """Arrivals behind a queue are queued and the queue pumped right away (the gateway's
+    admission gate does the same): an interactive request is dispatched on arrival while
+    batch requests wait for capacity."""
+    from gpufleet.sim.arrival import from_specs
+    from gpufleet.workload import TrafficClass
+
+    classes = (
+        TrafficClass("jobs", weight=9.0, request_class="batch"),
+        TrafficClass("chat", weight=1.0, request_class="interactive"),
+    )
+    workload = SyntheticWorkload(
+        Poisson(200.0), parse_length("uniform:1500,3000"), parse_length("uniform:100,300"), classes
+    )
+    sim = Simulator(parse_config(fleet(routing={"profile": "default"})), CATALOG,
+                    SimOptions(duration_s=30, max_drain_s=120))  # fmt: skip
+    sim.run(from_specs(workload.requests(seed=4), with_text=False))
+    rows = {row["class"]: row for row in build_report(sim)["latency"]}
+    assert rows["batch"]["queue_wait_s"]["p90"] > 1.0  # overloaded: batch waits
+    assert rows["interactive"]["queue_wait_s"]["p99"] == 0.0

@@ -11,7 +11,7 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gpufleet.api.app import GatewayApp
@@ -111,22 +111,44 @@ async def serve(
     banner: Callable[[Gateway], str] | None = None,
 ) -> None:
     """Run a gateway until SIGINT/SIGTERM, then shut down gracefully."""
+    gateway = await start_gateway(config, host, port)
+
+    async def announce_drain() -> None:
+        log.warning("shutting down: draining %d in-flight requests", gateway.num_in_flight())
+
+    await run_until_signalled(gateway, (banner or _default_banner)(gateway), announce_drain)
+
+
+async def start_gateway(config: FleetConfig, host: str, port: int) -> Gateway:
+    """Build a gateway and listen; a port that cannot be bound is a `GpufleetError` (with
+    the fleet's background tasks stopped)."""
     gateway = Gateway.build(config)
     try:
         await gateway.start(host, port)
     except OSError as exc:
         await gateway.fleet.stop()
         raise GpufleetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return gateway
+
+
+async def run_until_signalled(
+    gateway: Gateway,
+    banner: str,
+    before_shutdown: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Print the banners, flush the access log periodically, and on SIGINT/SIGTERM run
+    ``before_shutdown`` then shut the gateway down gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print((banner or _default_banner)(gateway), file=sys.stderr, flush=True)
-    print(_tenancy_banner(config), file=sys.stderr, flush=True)
+    print(banner, file=sys.stderr, flush=True)
+    print(_tenancy_banner(gateway.config), file=sys.stderr, flush=True)
     flusher = loop.create_task(_flush_access_log(gateway))
     await stop.wait()
-    log.warning("shutting down: draining %d in-flight requests", gateway.num_in_flight())
     flusher.cancel()
+    if before_shutdown is not None:
+        await before_shutdown()
     await gateway.shutdown()
 
 

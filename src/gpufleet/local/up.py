@@ -8,18 +8,12 @@ gateway drains), then the gateway shuts down gracefully, then the engines stop.
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
 from collections import Counter
 
 from gpufleet.config import FleetConfig
-from gpufleet.errors import GpufleetError
-from gpufleet.gateway.service import Gateway, _tenancy_banner
+from gpufleet.gateway.service import Gateway, run_until_signalled, start_gateway
 from gpufleet.local.control import LocalControl
 from gpufleet.local.launcher import LocalFleet
-
-ACCESS_LOG_FLUSH_S = 0.2
 
 
 async def run_up(
@@ -29,32 +23,11 @@ async def run_up(
     try:
         config = local.launch(config)
         await local.wait_healthy()
-        gateway = Gateway.build(config)
-        try:
-            await gateway.start(host, port)
-        except OSError as exc:
-            await gateway.fleet.stop()
-            raise GpufleetError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        gateway = await start_gateway(config, host, port)
         control = LocalControl.start(config, gateway, local, autoscale)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        print(up_banner(gateway, local, autoscale), file=sys.stderr, flush=True)
-        print(_tenancy_banner(config), file=sys.stderr, flush=True)
-        flusher = loop.create_task(_flush_access_log(gateway))
-        await stop.wait()
-        flusher.cancel()
-        await control.close()
-        await gateway.shutdown()
+        await run_until_signalled(gateway, up_banner(gateway, local, autoscale), control.close)
     finally:
         local.stop()
-
-
-async def _flush_access_log(gateway: Gateway) -> None:
-    while True:
-        await asyncio.sleep(ACCESS_LOG_FLUSH_S)
-        gateway.proxy.access_log.flush()
 
 
 def up_banner(gateway: Gateway, local: LocalFleet, autoscale: bool = False) -> str:

@@ -160,7 +160,7 @@ class Proxy:
                 param="model",
             )
         headers = request.headers
-        request_class, priority, deadline_s = self._request_class(headers, received)
+        class_name, request_class, priority, deadline_s = self._request_class(headers, received)
         if tenant is not None and tenant.priority is not None:  # tenancy: the tenant's band
             priority = (
                 min(priority, tenant.priority) if "x-priority" in headers else tenant.priority
@@ -195,7 +195,7 @@ class Proxy:
             "path": request.path,
             "model": target.model,
             "stream": parsed.stream,
-            "class": headers.get("x-request-class") or self.config.admission.default_class,
+            "class": class_name,
             "priority": priority,
         }
         outcome = "error"
@@ -432,8 +432,9 @@ class Proxy:
 
     def _request_class(
         self, headers: dict[str, str], now_s: float
-    ) -> tuple[RequestClassConfig, int, float]:
-        """The request's class, priority band and absolute queue deadline, from headers."""
+    ) -> tuple[str, RequestClassConfig, int, float]:
+        """The request's class (name and config), priority band and absolute queue
+        deadline, from headers."""
         admission = self.config.admission
         name = headers.get("x-request-class") or admission.default_class
         request_class = admission.classes.get(name)
@@ -460,7 +461,7 @@ class Proxy:
                     param="x-request-deadline-ms",
                 )
             deadline_s = min(deadline_s, int(raw_deadline) / 1000)
-        return request_class, priority, now_s + deadline_s
+        return name, request_class, priority, now_s + deadline_s
 
     def _route(self, route: RouteRequest, tried: list[LiveEndpoint]) -> RoutingDecision | None:
         endpoints = self.fleet.by_model.get(route.model, ())

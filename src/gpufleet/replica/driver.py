@@ -198,8 +198,10 @@ class EngineDriver:
                     break
                 owed, ride.delivered = due - ride.delivered, due
                 self._deliver_run(ride, owed, frozenset())
-            # settled: the steps before the last applied one have ended
-            applied = ride.applied or 0
+            # settled (every way out of the loop settles): the steps before the last
+            # applied one have ended
+            applied = ride.applied
+            assert applied is not None
             if applied - 1 > ride.delivered:
                 owed, ride.delivered = applied - 1 - ride.delivered, applied - 1
                 self._deliver_run(ride, owed, frozenset())

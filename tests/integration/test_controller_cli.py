@@ -71,8 +71,7 @@ def test_the_controller_process_turns_taints_and_manual_notices_into_drains_and_
     async def main() -> None:
         api = FakeKubeCluster()
         await api.start()
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig(NS)))
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", NS)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         api.add_deployment(deployment("vllm-llama-3-8b-spot", NS, replicas=2, ready=2))
         api.add_deployment(deployment("vllm-llama-3-8b-od", NS, replicas=0, ready=0))

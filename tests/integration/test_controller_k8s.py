@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import yaml
 from lightkube import AsyncClient, KubeConfig
 
 from gpufleet.config import FleetConfig, parse_config
@@ -91,8 +90,7 @@ def with_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scenario: Scen
     async def main() -> None:
         api = FakeKubeCluster()
         await api.start()
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig(NS)))
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", NS)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         api.add_deployment(deployment("vllm-llama-3-8b-spot", NS, replicas=2, ready=2))
         api.add_deployment(deployment("vllm-llama-3-8b-od", NS, replicas=1, ready=1))

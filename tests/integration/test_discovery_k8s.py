@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import yaml
 from lightkube import AsyncClient, KubeConfig
 
 from gpufleet.backends.discovery_k8s import DiscoveryOptions, run_kubernetes_discovery
@@ -74,8 +73,7 @@ def run_discovery(
     async def main() -> FleetState:
         api = FakeKubeApi()
         await api.start()
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig(NS)))
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", NS)
         client = AsyncClient(config=KubeConfig.from_file(kubeconfig))
         config = fleet_config()
         fleet = FleetState(HealthConfig(interval_s=3600), ScrapeConfig(enabled=False))
@@ -282,8 +280,7 @@ def test_the_prestop_hook_drains_a_discovered_endpoint_at_a_real_gateway(
     async def main() -> None:
         api = FakeKubeApi()
         await api.start()
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig(NS)))
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", NS)
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         config = fleet_config()
         gateway = Gateway.build(config)

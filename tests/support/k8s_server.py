@@ -24,8 +24,10 @@ import asyncio
 import copy
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiohttp import web
 
 SLICES_PATH = "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
@@ -56,7 +58,7 @@ class FakeKubeApi:
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> int:
         app = web.Application()
-        app.router.add_get(SLICES_PATH, self._endpointslices)
+        self._add_routes(app)
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1
         )
@@ -68,10 +70,18 @@ class FakeKubeApi:
         self.port = int(server.sockets[0].getsockname()[1])
         return self.port
 
+    def _add_routes(self, app: web.Application) -> None:
+        app.router.add_get(SLICES_PATH, self._endpointslices)
+
     async def close(self) -> None:
         self.drop_watches()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
+        """Write `kubeconfig` to ``path`` as YAML; returns ``path``."""
+        path.write_text(yaml.safe_dump(self.kubeconfig(namespace)))
+        return path
 
     def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
         return {
@@ -301,25 +311,14 @@ class FakeKubeCluster(FakeKubeApi):
         self.patches: list[ApiPatch] = []
         self.fail_scale_with: int | None = None
 
-    async def start(self) -> int:
-        app = web.Application()
-        app.router.add_get(SLICES_PATH, self._endpointslices)
+    def _add_routes(self, app: web.Application) -> None:
+        super()._add_routes(app)
         app.router.add_get(NODES_PATH, self._nodes)
         app.router.add_get(PODS_PATH, self._pods)
         app.router.add_patch(POD_PATH, self._patch_pod)
         app.router.add_get(DEPLOYMENT_PATH, self._deployment)
         app.router.add_get(SCALE_PATH, self._scale)
         app.router.add_patch(SCALE_PATH, self._patch_scale)
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.1
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = int(server.sockets[0].getsockname()[1])
-        return self.port
 
     # -- changes ---------------------------------------------------------------------
     def apply_node(self, obj: dict[str, Any]) -> int:

@@ -12,9 +12,13 @@ Order of dispatch:
    receives tokens in proportion to its weight, whatever its request sizes.
 3. **Within a tenant**: FCFS (arrival order) or EDF (earliest deadline).
 
-Bounds: at most ``max_queue_len`` tickets per model (more → ``RateLimited``);
-a ticket whose deadline passes is shed by ``expire`` (the caller answers 429
-with Retry-After). Time is an argument everywhere.
+Bounds: at most ``max_queue_len`` tickets per model. A ticket arriving at a
+full queue displaces the ticket that would be dispatched last in the lowest band
+below its own (``enqueue`` returns it; the caller answers it 429), so a flood of
+low-priority work can never lock high-priority requests out; with no lower band
+queued the arrival itself is refused (``RateLimited``). A ticket whose deadline
+passes is shed by ``expire`` (the caller answers 429 with Retry-After). Time is
+an argument everywhere.
 """
 
 from __future__ import annotations
@@ -75,12 +79,20 @@ class AdmissionQueue:
             for priority, band in self._bands.items()
         }
 
-    def enqueue(self, ticket: Ticket) -> Ticket:
+    def enqueue(self, ticket: Ticket) -> Ticket | None:
+        """Queue ``ticket``; returns the lower-priority ticket it displaced from a full queue.
+
+        Raises ``RateLimited`` when the queue is full of tickets of its band or above.
+        """
+        displaced = None
         if self._size >= self.max_queue_len:
-            raise RateLimited(
-                f"the queue for model `{ticket.model}` is full ({self.max_queue_len} requests)",
-                retry_after_s=1.0,
-            )
+            displaced = self._last_below(ticket.priority)
+            if displaced is None:
+                raise RateLimited(
+                    f"the queue for model `{ticket.model}` is full ({self.max_queue_len} requests)",
+                    retry_after_s=1.0,
+                )
+            self.remove(displaced)
         band = self._bands.setdefault(ticket.priority, _Band())
         tenant = band.tenants.get(ticket.tenant)
         if tenant is None:
@@ -95,7 +107,17 @@ class AdmissionQueue:
         key = ticket.deadline_s if self.ordering == "edf" else float(ticket.sequence)
         heapq.heappush(tenant.heap, (key, ticket.sequence, ticket))
         self._size += 1
-        return ticket
+        return displaced
+
+    def _last_below(self, priority: int) -> Ticket | None:
+        """The ticket of the lowest queued band under ``priority`` that is due last."""
+        for band_priority in sorted(self._bands):
+            if band_priority >= priority:
+                return None
+            entries = [e for q in self._bands[band_priority].tenants.values() for e in q.heap]
+            if entries:
+                return max(entries, key=lambda entry: (entry[0], entry[1]))[2]
+        return None
 
     def peek(self) -> Ticket | None:
         """The ticket that would be dispatched next, without removing it."""

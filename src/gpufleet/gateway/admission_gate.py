@@ -59,17 +59,18 @@ class AdmissionGate:
             self.queues[request.model] = queue
         now = time.monotonic()
         future: asyncio.Future[RoutingDecision] = asyncio.get_running_loop().create_future()
-        ticket = queue.enqueue(
-            Ticket(
-                model=request.model,
-                tenant=tenant,
-                priority=request.priority,
-                tokens=request.prompt_tokens + request.max_tokens,
-                enqueued_s=now,
-                deadline_s=min(deadline_s, now + self.config.max_wait_s),
-                payload=(request, future),
-            )
+        ticket = Ticket(
+            model=request.model,
+            tenant=tenant,
+            priority=request.priority,
+            tokens=request.prompt_tokens + request.max_tokens,
+            enqueued_s=now,
+            deadline_s=min(deadline_s, now + self.config.max_wait_s),
+            payload=(request, future),
         )
+        displaced = queue.enqueue(ticket)
+        if displaced is not None:
+            self._shed(displaced, self._displaced_error(displaced, now))
         self._ensure_ticker()
         self.pump(request.model)
         try:
@@ -123,11 +124,22 @@ class AdmissionGate:
             now = time.monotonic()
             for queue in self.queues.values():
                 for ticket in queue.expire(now):
-                    _, future = _payload(ticket)
-                    if not future.done():
-                        self._on_shed()
-                        future.set_exception(self._shed_error(ticket, now))
+                    self._shed(ticket, self._shed_error(ticket, now))
             self.pump_all()
+
+    def _shed(self, ticket: Ticket, error: CapacityError) -> None:
+        _, future = _payload(ticket)
+        if not future.done():
+            self._on_shed()
+            future.set_exception(error)
+
+    def _displaced_error(self, ticket: Ticket, now_s: float) -> RateLimited:
+        return RateLimited(
+            f"model `{ticket.model}` is saturated and its queue is full: this request was "
+            f"displaced by a higher-priority one after {now_s - ticket.enqueued_s:.1f} s in "
+            "the queue; retry later",
+            retry_after_s=1.0,
+        )
 
     def _shed_error(self, ticket: Ticket, now_s: float) -> CapacityError:
         waited_s = now_s - ticket.enqueued_s

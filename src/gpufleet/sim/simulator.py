@@ -275,10 +275,12 @@ class Simulator:
             payload=live,
         )
         try:
-            queue.enqueue(ticket)
+            displaced = queue.enqueue(ticket)
         except RateLimited:
             self.log.shed(live.row, now, "queue-full")
             return
+        if displaced is not None:  # the gateway answers it 429 at once
+            self.log.shed(displaced.payload.row, now, "displaced")  # type: ignore[attr-defined]
         self.loop.schedule(deadline, self._on_deadline, ticket)
 
     def _on_deadline(self, now: float, ticket: Ticket) -> None:

@@ -13,20 +13,25 @@ def ticket(tenant: str = "t", priority: int = 0, tokens: int = 100, deadline: fl
     return Ticket("m", tenant, priority, tokens, enqueued_s=at, deadline_s=deadline)
 
 
+def add(queue: AdmissionQueue, queued: Ticket) -> Ticket:
+    assert queue.enqueue(queued) is None, "nothing displaced"
+    return queued
+
+
 def test_higher_priority_band_always_first() -> None:
     queue = AdmissionQueue()
-    low = [queue.enqueue(ticket(priority=0)) for _ in range(3)]
-    high = [queue.enqueue(ticket(priority=10)) for _ in range(2)]
+    low = [add(queue, ticket(priority=0)) for _ in range(3)]
+    high = [add(queue, ticket(priority=10)) for _ in range(2)]
     assert [queue.pop() for _ in range(5)] == [*high, *low]
     assert queue.pop() is None
 
 
 def test_fcfs_within_a_tenant_and_edf_when_asked() -> None:
     fcfs = AdmissionQueue(ordering="fcfs")
-    first, second = fcfs.enqueue(ticket(deadline=9)), fcfs.enqueue(ticket(deadline=1))
+    first, second = add(fcfs, ticket(deadline=9)), add(fcfs, ticket(deadline=1))
     assert [fcfs.pop(), fcfs.pop()] == [first, second]
     edf = AdmissionQueue(ordering="edf")
-    late, early = edf.enqueue(ticket(deadline=9)), edf.enqueue(ticket(deadline=1))
+    late, early = add(edf, ticket(deadline=9)), add(edf, ticket(deadline=1))
     assert [edf.pop(), edf.pop()] == [early, late]
 
 
@@ -56,20 +61,20 @@ def test_token_weighted_fairness_over_a_long_backlog(weights: dict[str, float]) 
 def test_new_tenant_does_not_get_credit_for_idle_time() -> None:
     queue = AdmissionQueue()
     for _ in range(100):
-        queue.enqueue(ticket("old", tokens=100))
+        add(queue, ticket("old", tokens=100))
     for _ in range(50):
         queue.pop()
     for _ in range(10):
-        queue.enqueue(ticket("new", tokens=100))
+        add(queue, ticket("new", tokens=100))
     order = [queue.pop().tenant for _ in range(10)]  # type: ignore[union-attr]
     assert order.count("new") <= 6, "alternates rather than draining the newcomer first"
 
 
 def test_deadline_shedding_and_removal() -> None:
     queue = AdmissionQueue()
-    soon = queue.enqueue(ticket(deadline=1.0))
-    later = queue.enqueue(ticket(deadline=5.0))
-    gone = queue.enqueue(ticket(deadline=5.0))
+    soon = add(queue, ticket(deadline=1.0))
+    later = add(queue, ticket(deadline=5.0))
+    gone = add(queue, ticket(deadline=5.0))
     assert queue.expire(0.5) == []
     assert queue.expire(1.0) == [soon]
     assert queue.remove(gone) and not queue.remove(gone)
@@ -78,9 +83,38 @@ def test_deadline_shedding_and_removal() -> None:
 
 def test_full_queue_rejects_with_429() -> None:
     queue = AdmissionQueue(max_queue_len=2)
-    queue.enqueue(ticket())
-    queue.enqueue(ticket())
+    add(queue, ticket())
+    add(queue, ticket())
     with pytest.raises(RateLimited) as info:
-        queue.enqueue(ticket())
+        add(queue, ticket())
     assert info.value.status == 429 and info.value.retry_after_s >= 1
     assert queue.depth_by_priority() == {0: 2}
+
+
+def test_a_higher_band_displaces_the_lowest_band_ticket_due_last_from_a_full_queue() -> None:
+    queue = AdmissionQueue(max_queue_len=3)
+    first_low, last_low = add(queue, ticket("a", priority=0)), add(queue, ticket("b", priority=0))
+    middle = add(queue, ticket(priority=5))
+    urgent = ticket(priority=10)
+    assert queue.enqueue(urgent) is last_low and last_low.done
+    assert queue.enqueue(ticket(priority=10)) is first_low
+    assert queue.enqueue(ticket(priority=10)) is middle
+    assert queue.depth_by_priority() == {0: 0, 5: 0, 10: 3}
+    with pytest.raises(RateLimited):  # a full queue of its own band: refused, nothing displaced
+        queue.enqueue(ticket(priority=10))
+    assert queue.pop() is urgent
+
+
+def test_a_low_band_arrival_never_displaces_anything() -> None:
+    queue = AdmissionQueue(max_queue_len=1)
+    queued = add(queue, ticket(priority=0))
+    with pytest.raises(RateLimited):
+        queue.enqueue(ticket(priority=0))
+    assert queue.pop() is queued
+
+
+def test_under_edf_the_displaced_ticket_is_the_one_with_the_latest_deadline() -> None:
+    queue = AdmissionQueue(max_queue_len=2, ordering="edf")
+    late, soon = add(queue, ticket(deadline=9)), add(queue, ticket(deadline=1))
+    assert queue.enqueue(ticket(priority=10)) is late
+    assert queue.pop().priority == 10 and queue.pop() is soon  # type: ignore[union-attr]

@@ -113,7 +113,7 @@ def test_overload_preempts_in_the_engine_and_sheds_at_the_deadline_with_causes()
     outcomes = report["outcomes"]
     assert sim.log.num_open() == 0
     assert outcomes["shed"] > 0
-    assert set(outcomes["causes"]) <= {"deadline", "queue-full", "unfinished"}
+    assert set(outcomes["causes"]) <= {"deadline", "queue-full", "displaced", "unfinished"}
     assert outcomes["finished"] + outcomes["shed"] + outcomes["failed"] == report["requests"]
 
 

@@ -72,6 +72,11 @@ class EndpointView(Protocol):
         ...
 
     @property
+    def max_priority_in_flight(self) -> float:
+        """The highest priority band of the requests in flight to it; -inf when none."""
+        ...
+
+    @property
     def running_adapters(self) -> frozenset[str]:
         """LoRA adapters the engine reports loaded (running)."""
         ...
@@ -116,6 +121,7 @@ class Endpoint:
     kv_usage: float = 0.0
     metrics_age_s: float = float("inf")
     num_in_flight_tokens: int = 0
+    max_priority_in_flight: float = float("-inf")
     running_adapters: frozenset[str] = frozenset()
     max_loras: int = 0
     kv_capacity_tokens: int = 0

@@ -161,9 +161,9 @@ def test_signals_are_gathered_from_every_gateway_and_merged() -> None:
             gateway.fleet.endpoints["spot/m/1"].draining = gateway is b
             gateway.fleet.endpoints["spot/m/2"].health = EndpointHealth.STARTING
             gateway.fleet.endpoints["od/m/0"].health = EndpointHealth.UNHEALTHY
-        a.fleet.endpoints["spot/m/0"].on_dispatch(100, 80)
-        b.fleet.endpoints["spot/m/0"].on_dispatch(100, 80)
-        b.fleet.endpoints["spot/m/1"].on_dispatch(100, 80)
+        a.fleet.endpoints["spot/m/0"].on_dispatch(100, 80, 0)
+        b.fleet.endpoints["spot/m/0"].on_dispatch(100, 80, 0)
+        b.fleet.endpoints["spot/m/1"].on_dispatch(100, 80, 0)
         for _ in range(3):
             a.proxy.metrics.outcome("m", "success")
         b.proxy.metrics.outcome("m", "backend_error")

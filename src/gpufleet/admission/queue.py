@@ -68,6 +68,8 @@ class AdmissionQueue:
     default_weight: float = 1.0
     _bands: dict[int, _Band] = field(default_factory=dict, init=False)
     _size: int = field(default=0, init=False)
+    _deadlines: list[tuple[float, int, Ticket]] = field(default_factory=list, init=False)
+    """Every queued ticket by deadline (and dispatched ones until compacted): `expire`."""
     _sequence: itertools.count[int] = field(default_factory=itertools.count, init=False)
 
     def __len__(self) -> int:
@@ -107,6 +109,11 @@ class AdmissionQueue:
         key = ticket.deadline_s if self.ordering == "edf" else float(ticket.sequence)
         heapq.heappush(tenant.heap, (key, ticket.sequence, ticket))
         self._size += 1
+        deadlines = self._deadlines
+        if len(deadlines) > 2 * self._size + 64:  # mostly tickets gone: rebuild
+            deadlines[:] = [entry for entry in deadlines if not entry[2].done]
+            heapq.heapify(deadlines)
+        heapq.heappush(deadlines, (ticket.deadline_s, ticket.sequence, ticket))
         return displaced
 
     def _last_below(self, priority: int) -> Ticket | None:
@@ -154,16 +161,14 @@ class AdmissionQueue:
         return False
 
     def expire(self, now_s: float) -> list[Ticket]:
-        """Remove and return every ticket whose deadline has passed."""
-        expired = [
-            ticket
-            for band in self._bands.values()
-            for tenant in band.tenants.values()
-            for _, _, ticket in tenant.heap
-            if ticket.deadline_s <= now_s
-        ]
-        for ticket in expired:
-            self.remove(ticket)
+        """Remove and return every ticket whose deadline has passed (earliest first)."""
+        expired = []
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now_s:
+            ticket = heapq.heappop(deadlines)[2]
+            if not ticket.done:
+                self.remove(ticket)
+                expired.append(ticket)
         return expired
 
     def _choose(self) -> tuple[_Band, _TenantQueue, Ticket, float] | None:

@@ -97,6 +97,10 @@ class LiveEndpoint:
         return self.load.num_in_flight_tokens
 
     @property
+    def max_priority_in_flight(self) -> float:
+        return self.load.max_priority_in_flight
+
+    @property
     def num_waiting(self) -> float:
         """Burst-corrected engine queue (``BurstLoad.waiting``). Without a scrape (or an
         engine that does not export it) this is 0 and the gateway's own in-flight count
@@ -169,11 +173,24 @@ class LiveEndpoint:
         self.scraped_at = scraped_at
         self.load.scraped(counters_at_send)
 
-    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int) -> None:
-        self.load.on_dispatch(num_tokens, num_prompt_tokens)
+    def load_version(self) -> tuple[object, ...]:
+        """Changes whenever anything a routing filter reads may have changed: health,
+        draining, a scrape, a dispatch or a completion (`AdmissionGate` skips re-routing a
+        queue head that failed against the same versions)."""
+        load = self.load
+        return (
+            self.health,
+            self.draining,
+            self.scraped_at,
+            load.num_dispatched_total,
+            load.num_completed_total,
+        )
 
-    def on_complete(self, num_tokens: int) -> None:
-        self.load.on_complete(num_tokens)
+    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int, priority: int) -> None:
+        self.load.on_dispatch(num_tokens, num_prompt_tokens, priority)
+
+    def on_complete(self, num_tokens: int, priority: int) -> None:
+        self.load.on_complete(num_tokens, priority)
 
     # passive outlier detection ----------------------------------------------------
     def record_success(self) -> None:

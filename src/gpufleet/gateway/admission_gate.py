@@ -3,18 +3,20 @@
 A request waits here when routing finds no candidate (every replica saturated,
 starting, draining, or none yet: scale-from-zero) and while others of its model
 already wait (arrivals never overtake the queue). The queue is pumped when
-capacity may have appeared — a request completed, an endpoint changed state,
-a scrape landed — and on a short tick that also sheds expired tickets with
-429 + Retry-After. Each pump dispatches one ticket and schedules the next
-pump after the woken request has registered its dispatch, so the load the
-next routing decision sees is current.
+capacity may have appeared — on an arrival, when a request completes, and on
+a short tick that also sheds expired tickets with 429 + Retry-After. Each pump
+dispatches one ticket and schedules the next pump after the woken request has
+registered its dispatch, so the load the next routing decision sees is current.
+A head that found no replica is not routed again until the fleet's load version
+changes (a scrape, a dispatch, a completion, a health change): under a flood
+most pumps would otherwise repeat the same failed decision.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import cast
 
 from gpufleet.admission.queue import AdmissionQueue, Ticket
@@ -24,6 +26,7 @@ from gpufleet.types import RouteRequest, RoutingDecision
 
 Router = Callable[[RouteRequest], RoutingDecision | None]
 HasRoutable = Callable[[str], bool]
+LoadVersion = Callable[[str], Hashable]
 TICK_S = 0.02
 
 
@@ -33,12 +36,16 @@ class AdmissionGate:
         config: AdmissionConfig,
         route: Router,
         has_routable: HasRoutable,
+        load_version: LoadVersion,
         on_shed: Callable[[], None] = lambda: None,
     ):
         self.config = config
         self._on_shed = on_shed
         self._route = route
         self._has_routable = has_routable
+        self._load_version = load_version
+        self._blocked: dict[str, tuple[Ticket, Hashable]] = {}
+        """model → the head that found no replica, and the load version it saw."""
         self.queues: dict[str, AdmissionQueue] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._pump_scheduled: set[str] = set()
@@ -93,8 +100,13 @@ class AdmissionGate:
             if future.done():  # client gone
                 queue.pop()
                 continue
+            version = self._load_version(model)
+            blocked = self._blocked.get(model)
+            if blocked is not None and blocked[0] is ticket and blocked[1] == version:
+                return  # nothing a filter reads has changed since it found no replica
             decision = self._route(request)
             if decision is None:
+                self._blocked[model] = (ticket, version)
                 return
             queue.pop()
             future.set_result(decision)

@@ -102,6 +102,10 @@ class FleetState:
                 return candidate
         return None
 
+    def load_version(self, model: str) -> tuple[object, ...]:
+        """The load versions of the model's endpoints (`LiveEndpoint.load_version`)."""
+        return tuple(e.load_version() for e in self.by_model.get(model, ()))
+
     def ready_models(self, models: Iterable[str]) -> dict[str, bool]:
         return {m: any(e.routable for e in self.by_model.get(m, ())) for m in models}
 

@@ -135,6 +135,7 @@ class Proxy:
                 config.admission,
                 lambda route: self._route(route, []),
                 lambda model: any(e.routable for e in fleet.by_model.get(model, ())),
+                fleet.load_version,
                 metrics.queue_shed.inc,
             )
 
@@ -504,7 +505,7 @@ class Proxy:
             request_id.encode(),
         )
         num_tokens = route.prompt_tokens + route.max_tokens
-        endpoint.on_dispatch(num_tokens, route.prompt_tokens)
+        endpoint.on_dispatch(num_tokens, route.prompt_tokens, route.priority)
         contexts = self.profile.on_dispatch(route, endpoint)
         children.in_flight.inc()
         try:
@@ -512,7 +513,7 @@ class Proxy:
                 endpoint, head + body, responder, stream_headers, strip_usage, children, progress
             )
         finally:
-            endpoint.on_complete(num_tokens)
+            endpoint.on_complete(num_tokens, route.priority)
             children.in_flight.dec()
             if self.gate is not None and self.gate.has_waiting(route.model):
                 self.gate.pump(route.model)

@@ -17,7 +17,9 @@ class BurstLoad:
     __slots__ = (
         "_completed_at_scrape",
         "_dispatched_at_scrape",
+        "_in_flight_by_priority",
         "_prompt_tokens_at_scrape",
+        "max_priority_in_flight",
         "num_completed_total",
         "num_dispatched_total",
         "num_in_flight",
@@ -34,19 +36,35 @@ class BurstLoad:
         self._dispatched_at_scrape = 0
         self._completed_at_scrape = 0
         self._prompt_tokens_at_scrape = 0
+        self._in_flight_by_priority: dict[int, int] = {}
+        self.max_priority_in_flight = float("-inf")
+        """The highest band with a request in flight; -inf when none is."""
 
-    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int) -> None:
+    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int, priority: int) -> None:
         """``num_tokens`` (prompt + max_tokens) count as in flight until completion;
-        ``num_prompt_tokens`` as KV the engine takes at once (`kv_usage`)."""
+        ``num_prompt_tokens`` as KV the engine takes at once (`kv_usage`); ``priority``
+        is the request's band (`max_priority_in_flight`)."""
         self.num_in_flight += 1
         self.num_in_flight_tokens += num_tokens
         self.num_dispatched_total += 1
         self.num_prompt_tokens_total += num_prompt_tokens
+        by_priority = self._in_flight_by_priority
+        by_priority[priority] = by_priority.get(priority, 0) + 1
+        if priority > self.max_priority_in_flight:
+            self.max_priority_in_flight = priority
 
-    def on_complete(self, num_tokens: int) -> None:
+    def on_complete(self, num_tokens: int, priority: int) -> None:
         self.num_in_flight -= 1
         self.num_in_flight_tokens -= num_tokens
         self.num_completed_total += 1
+        by_priority = self._in_flight_by_priority
+        left = by_priority[priority] - 1
+        if left:
+            by_priority[priority] = left
+        else:
+            del by_priority[priority]
+            if priority == self.max_priority_in_flight:
+                self.max_priority_in_flight = max(by_priority, default=float("-inf"))
 
     def counters(self) -> Counters:
         """The totals now: take them when a scrape is sent."""

@@ -80,9 +80,12 @@ class SaturationFilter:
     the set comes back empty and the request waits in that queue.
 
     ``low_max_in_flight`` / ``max_in_flight`` (default unlimited) cap the requests this
-    gateway has in flight on a replica, scaled the same way: a cap on the low band bounds
-    how much prefill and decode work batch traffic adds to every engine step, which is
-    what an interactive request's TTFT waits behind under a flood.
+    gateway has in flight on a replica, scaled the same way, **while a higher band than
+    the request's has requests in flight** on any candidate; otherwise every band gets
+    ``max_in_flight``. A cap on the low band bounds how much prefill and decode work batch
+    traffic adds to every engine step, which is what an interactive request's TTFT waits
+    behind under a flood; and when no interactive traffic is there, batch work fills the
+    fleet.
     """
 
     max_waiting: float = 8.0
@@ -101,11 +104,19 @@ class SaturationFilter:
         share = min(1.0, max(0.0, request.priority / self.top_priority))
         waiting = self.low_max_waiting + share * (self.max_waiting - self.low_max_waiting)
         kv = self.low_max_kv_usage + share * (self.max_kv_usage - self.low_max_kv_usage)
-        in_flight = self.low_max_in_flight
-        if share > 0.0 and self.max_in_flight != in_flight:  # 0 × inf, inf − inf: NaN
-            in_flight += share * (self.max_in_flight - in_flight)
+        in_flight = self.max_in_flight
+        if share < 1.0 and self.low_max_in_flight != in_flight and _outranked(request, endpoints):
+            in_flight = self.low_max_in_flight
+            if share > 0.0:  # 0 × inf, inf − inf: NaN
+                in_flight += share * (self.max_in_flight - in_flight)
         return [
             e
             for e in endpoints
             if e.num_waiting <= waiting and e.kv_usage <= kv and e.num_in_flight < in_flight
         ]
+
+
+def _outranked(request: RouteRequest, endpoints: Sequence[EndpointView]) -> bool:
+    """Some request of a higher band than ``request``'s is in flight on a candidate."""
+    priority = request.priority
+    return any(e.max_priority_in_flight > priority for e in endpoints)

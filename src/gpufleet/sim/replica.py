@@ -75,6 +75,7 @@ class SimReplica:
         "live",
         "load",
         "max_loras",
+        "max_priority_in_flight",
         "model",
         "models",
         "num_in_flight",
@@ -147,6 +148,7 @@ class SimReplica:
         self.load = BurstLoad()
         self.num_in_flight = 0
         self.num_in_flight_tokens = 0
+        self.max_priority_in_flight = -_INF
         self.num_waiting = 0.0
         self.num_running = 0.0
         self.kv_usage = 0.0
@@ -215,17 +217,19 @@ class SimReplica:
             if self.rearm is not None:
                 self.rearm(self)
 
-    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int) -> None:
+    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int, priority: int) -> None:
         load = self.load
-        load.on_dispatch(num_tokens, num_prompt_tokens)
+        load.on_dispatch(num_tokens, num_prompt_tokens, priority)
+        self.max_priority_in_flight = load.max_priority_in_flight
         self.num_in_flight = load.num_in_flight
         self.num_in_flight_tokens = load.num_in_flight_tokens
         self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
         self.kv_usage = load.kv_usage(self._scraped_kv_usage, self.kv_capacity_tokens)
 
-    def on_complete(self, num_tokens: int) -> None:
+    def on_complete(self, num_tokens: int, priority: int) -> None:
         load = self.load
-        load.on_complete(num_tokens)
+        load.on_complete(num_tokens, priority)
+        self.max_priority_in_flight = load.max_priority_in_flight
         self.num_in_flight = load.num_in_flight
         self.num_in_flight_tokens = load.num_in_flight_tokens
         self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)

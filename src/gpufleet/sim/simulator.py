@@ -321,8 +321,9 @@ class Simulator:
         live.replica = replica
         if self._has_hooks:
             live.contexts = self.profile.on_dispatch(live.route, replica)
+        route = live.route
         replica.on_dispatch(
-            live.route.prompt_tokens + live.route.max_tokens, live.route.prompt_tokens
+            route.prompt_tokens + route.max_tokens, route.prompt_tokens, route.priority
         )
         replica.live[live.rid] = live
         self._live[live.rid] = live
@@ -396,7 +397,9 @@ class Simulator:
             live = live_by_id.pop(rid)
             del self._live[rid]
             log.finish(live.row, now, live.arrival.max_tokens)
-            replica.on_complete(live.route.prompt_tokens + live.route.max_tokens)
+            replica.on_complete(
+                live.route.prompt_tokens + live.route.max_tokens, live.route.priority
+            )
             if hooks:
                 profile.on_complete(replica, live.contexts, live.cached)
         queue = self._queues.get(replica.model)
@@ -496,7 +499,7 @@ class Simulator:
         replica.engine.abort(live.rid)
         replica.live.pop(live.rid, None)
         self._live.pop(live.rid, None)
-        replica.on_complete(live.route.prompt_tokens + live.route.max_tokens)
+        replica.on_complete(live.route.prompt_tokens + live.route.max_tokens, live.route.priority)
         live.replica = None
 
     def _stop(self, now: float, replica: SimReplica) -> None:

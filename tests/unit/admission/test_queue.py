@@ -118,3 +118,27 @@ def test_under_edf_the_displaced_ticket_is_the_one_with_the_latest_deadline() ->
     late, soon = add(queue, ticket(deadline=9)), add(queue, ticket(deadline=1))
     assert queue.enqueue(ticket(priority=10)) is late
     assert queue.pop().priority == 10 and queue.pop() is soon  # type: ignore[union-attr]
+
+
+def test_expiry_sheds_in_deadline_order_and_skips_what_left_the_queue() -> None:
+    queue = AdmissionQueue(max_queue_len=10_000)
+    rng = random.Random(3)
+    tickets = [add(queue, ticket(deadline=rng.uniform(0, 100))) for _ in range(2000)]
+    for popped in range(500):
+        assert queue.pop() is tickets[popped]  # FCFS: these leave before their deadlines
+    expired = queue.expire(50.0)
+    waiting = tickets[500:]
+    assert expired == sorted(
+        (t for t in waiting if t.deadline_s <= 50.0), key=lambda t: t.deadline_s
+    )
+    assert len(queue) == len(waiting) - len(expired)
+    assert queue.expire(50.0) == []
+    assert {t.deadline_s <= 50.0 for t in tickets if not t.done} <= {False}
+
+
+def test_the_deadline_index_stays_bounded_as_tickets_come_and_go() -> None:
+    queue = AdmissionQueue()
+    for _ in range(100_000):
+        add(queue, ticket(deadline=1e9))
+        queue.pop()
+    assert len(queue._deadlines) <= 2 * len(queue) + 65

@@ -192,22 +192,30 @@ def test_saturation_filter_reserves_headroom_for_higher_bands(
 
 
 @pytest.mark.parametrize(
-    ("priority", "params", "expected"),
+    ("priority", "params", "top_in_flight", "expected"),
     [
-        (0, {}, ["2", "6", "40"]),  # unlimited by default
-        (0, {"low_max_in_flight": 6}, ["2"]),
-        (-5, {"low_max_in_flight": 6}, ["2"]),
-        (10, {"low_max_in_flight": 6}, ["2", "6", "40"]),
-        (5, {"low_max_in_flight": 6}, ["2", "6", "40"]),  # halfway to unlimited
-        (5, {"low_max_in_flight": 6, "max_in_flight": 10}, ["2", "6"]),  # cap 8
-        (10, {"low_max_in_flight": 6, "max_in_flight": 10}, ["2", "6"]),
+        (0, {}, 10, ["2", "6", "40"]),  # unlimited by default
+        (0, {"low_max_in_flight": 6}, 10, ["2"]),
+        (-5, {"low_max_in_flight": 6}, 10, ["2"]),
+        (10, {"low_max_in_flight": 6}, 10, ["2", "6", "40"]),
+        (5, {"low_max_in_flight": 6}, 10, ["2", "6", "40"]),  # halfway to unlimited
+        (5, {"low_max_in_flight": 6, "max_in_flight": 10}, 10, ["2", "6"]),  # cap 8
+        (10, {"low_max_in_flight": 6, "max_in_flight": 10}, 10, ["2", "6"]),
+        # no higher band in flight anywhere: every band gets max_in_flight
+        (0, {"low_max_in_flight": 6}, 0, ["2", "6", "40"]),
+        (0, {"low_max_in_flight": 6}, None, ["2", "6", "40"]),
+        (0, {"low_max_in_flight": 6, "max_in_flight": 10}, None, ["2", "6"]),
+        (5, {"low_max_in_flight": 6}, 5, ["2", "6", "40"]),  # its own band does not count
+        (0, {"low_max_in_flight": 6}, 5, ["2"]),  # any higher band does
     ],
 )
-def test_saturation_filter_caps_in_flight_per_band(
-    priority: int, params: dict[str, float], expected: list[str]
+def test_saturation_filter_caps_in_flight_per_band_while_a_higher_band_is_in_flight(
+    priority: int, params: dict[str, float], top_in_flight: int | None, expected: list[str]
 ) -> None:
     from gpufleet.routing.filters import SaturationFilter
 
     endpoints = [ep(str(n), num_in_flight=n) for n in (2, 6, 40)]
+    if top_in_flight is not None:  # one request of that band in flight on the busiest
+        endpoints[2] = ep("40", num_in_flight=40, max_priority_in_flight=top_in_flight)
     kept = SaturationFilter(**params).filter(RouteRequest(model="m", priority=priority), endpoints)
     assert [e.id for e in kept] == expected

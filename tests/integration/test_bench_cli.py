@@ -30,10 +30,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[
         procs.close()
 
 
-def bench(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+def bench(
+    *args: str, timeout_s: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gpufleet", "bench", *args],
-        capture_output=True, text=True, timeout=timeout_s,
+        capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
     )  # fmt: skip
 
 
@@ -114,6 +116,21 @@ def test_closed_loop_multi_turn_shares_prefixes(
     assert run["workload"]["kind"] == "multi-turn" and run["workload"]["num_users"] == 6
     hits = sum(e.metric("vllm:prefix_cache_hits_total") for e in engines) - hits_before
     assert hits >= 256, "turns and users sharing a system prompt hit the prefix cache"
+
+
+def test_json_to_stdout_leaves_the_table_on_stderr(
+    fleet: tuple[str, list[Engine]], tmp_path: Path
+) -> None:
+    url, _ = fleet
+    done = bench(
+        "--url", url, "--model", "tiny", "--concurrency", "2", "--num-requests", "6",
+        "--max-tokens", "4", "--json", "-", "-q", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)  # the JSON alone
+    assert set(doc) == TOP_KEYS and doc["runs"][0]["requests"]["completed"] == 6
+    assert "TTFT" in done.stderr
+    assert not (tmp_path / "-").exists()
 
 
 def test_completions_without_streaming(fleet: tuple[str, list[Engine]]) -> None:

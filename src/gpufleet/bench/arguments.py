@@ -137,5 +137,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("results")
     out.add_argument("--slo-ttft-ms", type=float, help="goodput: TTFT objective")
     out.add_argument("--slo-itl-ms", type=float, help="goodput: mean inter-token objective")
-    out.add_argument("--json", metavar="FILE", help="write results (schema_version 1) here")
+    out.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write results (schema_version 1) here (- : stdout, the table then goes to stderr)",
+    )
     out.add_argument("--plots", metavar="DIR", help="write PNG plots into this directory")

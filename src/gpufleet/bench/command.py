@@ -17,6 +17,7 @@ import resource
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvloop
 
@@ -24,7 +25,7 @@ from gpufleet.bench.connection import ConnectionPool
 from gpufleet.bench.console import LiveProgress, print_report
 from gpufleet.bench.discovery import first_model
 from gpufleet.bench.options import BenchOptions, UsageError, options_from_args
-from gpufleet.bench.report import RunRecord, document, now_iso, write_json
+from gpufleet.bench.report import RunRecord, document, json_bytes, now_iso, write_json
 from gpufleet.bench.request import RequestEncoder
 from gpufleet.bench.runner import Runner
 from gpufleet.bench.stats import summarize
@@ -50,12 +51,16 @@ def run_bench(args: argparse.Namespace) -> int:
         options, runs, interrupted = uvloop.run(_run_all(options))
     except _Unreachable as exc:
         return _fail(str(exc), EXIT_FAILED)
-    print_report(runs, sys.stdout)
+    to_stdout = options.json_path == Path("-")
+    print_report(runs, sys.stderr if to_stdout else sys.stdout)
     try:
         if options.json_path is not None:
-            write_json(
-                options.json_path, document(options.describe(), runs, started_at, interrupted)
-            )
+            doc = document(options.describe(), runs, started_at, interrupted)
+            if to_stdout:  # a script's view: the JSON alone on stdout
+                sys.stdout.buffer.write(json_bytes(doc))
+                sys.stdout.flush()
+            else:
+                write_json(options.json_path, doc)
         if options.plots_dir is not None:
             from gpufleet.bench.plots import write_plots
 

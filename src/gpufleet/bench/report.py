@@ -119,7 +119,11 @@ def document(
     }
 
 
+def json_bytes(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+
+
 def write_json(path: Path, doc: dict[str, Any]) -> None:
     """Write ``doc`` to ``path`` (parents created); ``OSError`` on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    path.write_bytes(json_bytes(doc))

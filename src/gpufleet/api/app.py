@@ -57,6 +57,10 @@ class GatewayApp:
             self._routes[("GET", "/admin/fleet")] = dashboard.data
         self._paths = {path for _, path in self._routes}
 
+    def routes(self) -> frozenset[tuple[str, str]]:
+        """(method, path) of every route served (the ones /openapi.json documents)."""
+        return frozenset(self._routes)
+
     def add_admin_route(self, method: str, path: str, handler: JsonHandler) -> None:
         """Serve a JSON admin route added at runtime (``gpufleet up --autoscale`` adds
         ``POST /admin/preempt``); it needs the admin key like every ``/admin`` route."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,41 @@ def test_health_and_version(engine: Engine) -> None:
     assert http_get(engine.url + "/health")[0] == 200
     status, body = http_get(engine.url + "/version")
     assert status == 200 and json.loads(body)["version"].startswith("0.32.0")
+
+
+def test_a_stream_is_written_with_its_head_and_end_merged_into_the_token_writes(
+    engine: Engine,
+) -> None:
+    """HTTP chunks as written: the role event rides with the first token, and the finishing
+    token with the usage event and [DONE] (one socket write per delivery)."""
+    body = json.dumps({
+        "model": "tiny", "messages": [{"role": "user", "content": "count"}], "max_tokens": 3,
+        "stream": True, "stream_options": {"include_usage": True},
+    }).encode()  # fmt: skip
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
+            b"\r\nconnection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    chunks = []
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        chunks.append(rest[:size])
+        rest = rest[size + 2 :]
+    assert chunks[-1] == b""  # the terminating chunk
+    events = [[e for e in c.split(b"\n\n") if e] for c in chunks[:-1]]
+    deltas = [json.loads(e[len(b"data: ") :]) for e in events[0]]
+    assert deltas[0]["choices"][0]["delta"].get("role") == "assistant"
+    assert deltas[1]["choices"][0]["delta"].get("content"), "the first token, same chunk"
+    last = events[-1]
+    assert last[-1] == b"data: [DONE]"
+    usage = json.loads(last[-2][len(b"data: ") :])
+    finishing = json.loads(last[-3][len(b"data: ") :])
+    assert usage["usage"]["completion_tokens"] == 3 and not usage["choices"]
+    assert finishing["choices"][0]["finish_reason"] == "length"

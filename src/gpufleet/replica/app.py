@@ -308,12 +308,11 @@ class _Generation:
         choice = self.choices[index]
         now = time.monotonic()
         metrics = self.app.metrics
-        if not self.started:
+        opening = not self.started
+        if opening:
             self.started = True
             self.cached_tokens = cached_tokens
             metrics.ttft.observe(now - self.received)
-            if self.stream:
-                self.responder.start_stream(200, SSE, self._first_chunks())
         elif count:
             # A streamed request reports each step's gap; a quiet (non-streamed) one is told
             # of many tokens at once and contributes their mean gap once.
@@ -332,17 +331,27 @@ class _Generation:
         choice.text.append(piece)
         if finished and choice.finish_reason is None:
             choice.finish_reason = "length"
+        last = all(c.finish_reason is not None for c in self.choices)
         if self.stream:
-            self.responder.write_chunk(
-                self._chunk(index, piece, choice.finish_reason if finished else None)
-            )
+            # One write per delivery: the head and role chunks go with the first tokens,
+            # the last tokens with the usage chunk and [DONE] (a socket write is the cost).
+            chunk = self._chunk(index, piece, choice.finish_reason if finished else None)
+            if opening:
+                chunk = self._first_chunks() + chunk
             self.app.count_streamed(count)
+            if last:
+                self._finish(now, chunk, opening)
+                return
+            if opening:
+                self.responder.start_stream(200, SSE, chunk)
+            else:
+                self.responder.write_chunk(chunk)
             reset_after = self.app.faults.reset_after_tokens
             if reset_after and not finished and choice.num_tokens >= reset_after:
                 self.responder.abort()  # a connection reset mid-stream
                 self.app.driver.abort(f"{self.request_id}-{index}")
                 return
-        if all(c.finish_reason is not None for c in self.choices):
+        if last:
             self._finish(now)
 
     def _first_chunks(self) -> bytes:
@@ -362,17 +371,21 @@ class _Generation:
             self.request_id, self.created, self.model, index, piece, finish_reason
         )
 
-    def _finish(self, now: float) -> None:
+    def _finish(self, now: float, last_chunk: bytes = b"", opening: bool = False) -> None:
+        """End the response; a stream's ``last_chunk`` (and, when ``opening``, its head)
+        goes out in the same write as the usage chunk and [DONE]."""
         completion_tokens = sum(c.num_tokens for c in self.choices)
         self.app.metrics.e2e.observe(now - self.received)
         if self.stream:
-            tail = b""
+            tail = last_chunk
             if self.include_usage:
                 object_name = "chat.completion.chunk" if self.kind == "chat" else "text_completion"
-                tail = fmt.usage_chunk(
+                tail += fmt.usage_chunk(
                     self.request_id, self.created, self.model, object_name,
                     self.num_prompt_tokens, completion_tokens, self.cached_tokens,
                 )  # fmt: skip
+            if opening:
+                self.responder.start_stream(200, SSE)
             self.responder.end_stream(tail + fmt.DONE)
         else:
             build = fmt.chat_response if self.kind == "chat" else fmt.completion_response

@@ -332,27 +332,27 @@ class _Generation:
         if finished and choice.finish_reason is None:
             choice.finish_reason = "length"
         last = all(c.finish_reason is not None for c in self.choices)
-        if self.stream:
-            # One write per delivery: the head and role chunks go with the first tokens,
-            # the last tokens with the usage chunk and [DONE] (a socket write is the cost).
-            chunk = self._chunk(index, piece, choice.finish_reason if finished else None)
-            if opening:
-                chunk = self._first_chunks() + chunk
-            self.app.count_streamed(count)
+        if not self.stream:
             if last:
-                self._finish(now, chunk, opening)
-                return
-            if opening:
-                self.responder.start_stream(200, SSE, chunk)
-            else:
-                self.responder.write_chunk(chunk)
-            reset_after = self.app.faults.reset_after_tokens
-            if reset_after and not finished and choice.num_tokens >= reset_after:
-                self.responder.abort()  # a connection reset mid-stream
-                self.app.driver.abort(f"{self.request_id}-{index}")
-                return
+                self._finish(now)
+            return
+        # One write per delivery: the head and role chunks go with the first tokens, the
+        # last tokens with the usage chunk and [DONE] (a socket write is the cost).
+        chunk = self._chunk(index, piece, choice.finish_reason if finished else None)
+        if opening:
+            chunk = self._first_chunks() + chunk
+        self.app.count_streamed(count)
         if last:
-            self._finish(now)
+            self._finish(now, chunk, opening)
+            return
+        if opening:
+            self.responder.start_stream(200, SSE, chunk)
+        else:
+            self.responder.write_chunk(chunk)
+        reset_after = self.app.faults.reset_after_tokens
+        if reset_after and not finished and choice.num_tokens >= reset_after:
+            self.responder.abort()  # a connection reset mid-stream
+            self.app.driver.abort(f"{self.request_id}-{index}")
 
     def _first_chunks(self) -> bytes:
         if self.kind != "chat":

@@ -19,7 +19,7 @@ from gpufleet.control.gateways import GatewaySet
 from gpufleet.control.loop import Controller, reason_label
 from gpufleet.gateway.service import Gateway
 from gpufleet.metrics import ControllerMetrics
-from gpufleet.types import EndpointHealth
+from gpufleet.types import EndpointHealth, RouteRequest
 
 SPOT, ON_DEMAND = "spot/m", "od/m"
 
@@ -161,9 +161,15 @@ def test_signals_are_gathered_from_every_gateway_and_merged() -> None:
             gateway.fleet.endpoints["spot/m/1"].draining = gateway is b
             gateway.fleet.endpoints["spot/m/2"].health = EndpointHealth.STARTING
             gateway.fleet.endpoints["od/m/0"].health = EndpointHealth.UNHEALTHY
-        a.fleet.endpoints["spot/m/0"].on_dispatch(100, 80, 0)
-        b.fleet.endpoints["spot/m/0"].on_dispatch(100, 80, 0)
-        b.fleet.endpoints["spot/m/1"].on_dispatch(100, 80, 0)
+        a.fleet.endpoints["spot/m/0"].on_dispatch(
+            RouteRequest(model="m", prompt_tokens=80, max_tokens=20)
+        )
+        b.fleet.endpoints["spot/m/0"].on_dispatch(
+            RouteRequest(model="m", prompt_tokens=80, max_tokens=20)
+        )
+        b.fleet.endpoints["spot/m/1"].on_dispatch(
+            RouteRequest(model="m", prompt_tokens=80, max_tokens=20)
+        )
         for _ in range(3):
             a.proxy.metrics.outcome("m", "success")
         b.proxy.metrics.outcome("m", "backend_error")

@@ -16,7 +16,7 @@ from gpufleet.backends.connection import ConnectionPool
 from gpufleet.backends.engine_metrics import EngineMetrics
 from gpufleet.config import HealthConfig
 from gpufleet.routing.burst_load import BurstLoad, Counters
-from gpufleet.types import EndpointHealth
+from gpufleet.types import EndpointHealth, RouteRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +123,7 @@ class LiveEndpoint:
         scraped = self.scraped
         if scraped is None or scraped.kv_usage is None:
             return 0.0
-        capacity = (
-            scraped.num_gpu_blocks * scraped.block_size
-            if scraped.num_gpu_blocks and scraped.block_size
-            else None
-        )
-        return self.load.kv_usage(scraped.kv_usage, capacity)
+        return self.load.kv_usage(scraped.kv_usage, self.kv_capacity_tokens)
 
     @property
     def metrics_age_s(self) -> float:
@@ -186,11 +181,11 @@ class LiveEndpoint:
             load.num_completed_total,
         )
 
-    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int, priority: int) -> None:
-        self.load.on_dispatch(num_tokens, num_prompt_tokens, priority)
+    def on_dispatch(self, route: RouteRequest) -> None:
+        self.load.on_dispatch(route)
 
-    def on_complete(self, num_tokens: int, priority: int) -> None:
-        self.load.on_complete(num_tokens, priority)
+    def on_complete(self, route: RouteRequest) -> None:
+        self.load.on_complete(route)
 
     # passive outlier detection ----------------------------------------------------
     def record_success(self) -> None:

@@ -504,8 +504,7 @@ class Proxy:
             len(body),
             request_id.encode(),
         )
-        num_tokens = route.prompt_tokens + route.max_tokens
-        endpoint.on_dispatch(num_tokens, route.prompt_tokens, route.priority)
+        endpoint.on_dispatch(route)
         contexts = self.profile.on_dispatch(route, endpoint)
         children.in_flight.inc()
         try:
@@ -513,7 +512,7 @@ class Proxy:
                 endpoint, head + body, responder, stream_headers, strip_usage, children, progress
             )
         finally:
-            endpoint.on_complete(num_tokens, route.priority)
+            endpoint.on_complete(route)
             children.in_flight.dec()
             if self.gate is not None and self.gate.has_waiting(route.model):
                 self.gate.pump(route.model)

@@ -9,6 +9,8 @@ code in the live gateway (``backends.endpoint.LiveEndpoint``) and the simulator
 
 from __future__ import annotations
 
+from gpufleet.types import RouteRequest
+
 Counters = tuple[int, int, int]
 """(dispatched, completed, prompt tokens dispatched) totals."""
 
@@ -40,22 +42,25 @@ class BurstLoad:
         self.max_priority_in_flight = float("-inf")
         """The highest band with a request in flight; -inf when none is."""
 
-    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int, priority: int) -> None:
-        """``num_tokens`` (prompt + max_tokens) count as in flight until completion;
-        ``num_prompt_tokens`` as KV the engine takes at once (`kv_usage`); ``priority``
-        is the request's band (`max_priority_in_flight`)."""
+    def on_dispatch(self, route: RouteRequest) -> None:
+        """The request's prompt + max_tokens count as in flight until `on_complete`, its
+        prompt as KV the engine takes at once (`kv_usage`), its band towards
+        `max_priority_in_flight`."""
+        priority = route.priority
         self.num_in_flight += 1
-        self.num_in_flight_tokens += num_tokens
+        self.num_in_flight_tokens += route.prompt_tokens + route.max_tokens
         self.num_dispatched_total += 1
-        self.num_prompt_tokens_total += num_prompt_tokens
+        self.num_prompt_tokens_total += route.prompt_tokens
         by_priority = self._in_flight_by_priority
         by_priority[priority] = by_priority.get(priority, 0) + 1
         if priority > self.max_priority_in_flight:
             self.max_priority_in_flight = priority
 
-    def on_complete(self, num_tokens: int, priority: int) -> None:
+    def on_complete(self, route: RouteRequest) -> None:
+        """The request dispatched as ``route`` completed (or failed, or was aborted)."""
+        priority = route.priority
         self.num_in_flight -= 1
-        self.num_in_flight_tokens -= num_tokens
+        self.num_in_flight_tokens -= route.prompt_tokens + route.max_tokens
         self.num_completed_total += 1
         by_priority = self._in_flight_by_priority
         left = by_priority[priority] - 1

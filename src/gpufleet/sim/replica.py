@@ -33,6 +33,7 @@ from typing import Any
 from gpufleet.engine.engine_model import EngineModel
 from gpufleet.engine.step_result import StepResult
 from gpufleet.routing.burst_load import BurstLoad
+from gpufleet.types import RouteRequest
 
 STARTING, READY, STOPPED = "starting", "ready", "stopped"
 _INF = float("inf")
@@ -217,18 +218,18 @@ class SimReplica:
             if self.rearm is not None:
                 self.rearm(self)
 
-    def on_dispatch(self, num_tokens: int, num_prompt_tokens: int, priority: int) -> None:
+    def on_dispatch(self, route: RouteRequest) -> None:
         load = self.load
-        load.on_dispatch(num_tokens, num_prompt_tokens, priority)
+        load.on_dispatch(route)
         self.max_priority_in_flight = load.max_priority_in_flight
         self.num_in_flight = load.num_in_flight
         self.num_in_flight_tokens = load.num_in_flight_tokens
         self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
         self.kv_usage = load.kv_usage(self._scraped_kv_usage, self.kv_capacity_tokens)
 
-    def on_complete(self, num_tokens: int, priority: int) -> None:
+    def on_complete(self, route: RouteRequest) -> None:
         load = self.load
-        load.on_complete(num_tokens, priority)
+        load.on_complete(route)
         self.max_priority_in_flight = load.max_priority_in_flight
         self.num_in_flight = load.num_in_flight
         self.num_in_flight_tokens = load.num_in_flight_tokens

@@ -219,17 +219,15 @@ class Simulator:
 
     def _admit(self, now: float, live: _Live) -> None:
         queue = self._queues.get(live.model)
-        if queue is None or not len(queue):
+        behind = queue is not None and len(queue) > 0
+        if not behind:
             replica = self._route(now, live)
             if replica is not None:
                 self._dispatch(now, live, replica)
                 return
-            self._enqueue(now, live)
-            return
-        # behind others, as the gateway's admission gate does: queue, then pump at once
-        # (a higher band goes to the head and may be dispatched now)
         self._enqueue(now, live)
-        self._pump(now, live.model)
+        if behind:  # as the gateway's admission gate does: queue, then pump at once
+            self._pump(now, live.model)  # (a higher band goes to the head, may go now)
 
     def _route(self, now: float, live: _Live) -> SimReplica | None:
         model = live.model
@@ -321,10 +319,7 @@ class Simulator:
         live.replica = replica
         if self._has_hooks:
             live.contexts = self.profile.on_dispatch(live.route, replica)
-        route = live.route
-        replica.on_dispatch(
-            route.prompt_tokens + route.max_tokens, route.prompt_tokens, route.priority
-        )
+        replica.on_dispatch(live.route)
         replica.live[live.rid] = live
         self._live[live.rid] = live
         if replica.armed_s == _INF:
@@ -397,9 +392,7 @@ class Simulator:
             live = live_by_id.pop(rid)
             del self._live[rid]
             log.finish(live.row, now, live.arrival.max_tokens)
-            replica.on_complete(
-                live.route.prompt_tokens + live.route.max_tokens, live.route.priority
-            )
+            replica.on_complete(live.route)
             if hooks:
                 profile.on_complete(replica, live.contexts, live.cached)
         queue = self._queues.get(replica.model)
@@ -499,7 +492,7 @@ class Simulator:
         replica.engine.abort(live.rid)
         replica.live.pop(live.rid, None)
         self._live.pop(live.rid, None)
-        replica.on_complete(live.route.prompt_tokens + live.route.max_tokens, live.route.priority)
+        replica.on_complete(live.route)
         live.replica = None
 
     def _stop(self, now: float, replica: SimReplica) -> None:

@@ -105,10 +105,13 @@ class SaturationFilter:
         waiting = self.low_max_waiting + share * (self.max_waiting - self.low_max_waiting)
         kv = self.low_max_kv_usage + share * (self.max_kv_usage - self.low_max_kv_usage)
         in_flight = self.max_in_flight
-        if share < 1.0 and self.low_max_in_flight != in_flight and _outranked(request, endpoints):
-            in_flight = self.low_max_in_flight
+        if share < 1.0 and self.low_max_in_flight != in_flight:
+            capped = self.low_max_in_flight
             if share > 0.0:  # 0 × inf, inf − inf: NaN
-                in_flight += share * (self.max_in_flight - in_flight)
+                capped += share * (in_flight - capped)
+            # the scan over the candidates only when the band's cap differs
+            if capped != in_flight and _outranked(request, endpoints):
+                in_flight = capped
         return [
             e
             for e in endpoints

@@ -65,13 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     engine = commands.add_parser(
         "engine",
-        help="run one simulated vLLM replica",
+        help="run simulated vLLM replicas (one per port)",
         description=(
             "Serve the engine model of one replica live, behind vLLM's HTTP surface "
-            "(/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics)."
+            "(/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics). "
+            "With several ports, one process serves one independent replica on each "
+            "(fewer processes for a local fleet on few cores)."
         ),
         epilog=(
             "examples:\n  gpufleet engine --model llama-3-8b --gpu h100 --port 8001\n"
+            "  gpufleet engine --model llama-3-8b --gpu h100 --port 8001,8002,8003,8004\n"
             "  gpufleet engine --model llama-3-70b --gpu h100 --tp 4 --speed 10"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -81,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (default 1)")
     engine.add_argument("--speed", type=float, default=1.0, help="time scale (10 = 10x faster)")
     engine.add_argument("--host", default="127.0.0.1")
-    engine.add_argument("--port", type=int, default=8000)
+    engine.add_argument(
+        "--port",
+        type=_ports,
+        default=[8000],
+        help="listen port, or comma-separated ports: one replica each (default 8000)",
+    )
     engine.add_argument(
         "--served-model-name", action="append", default=[], help="name(s) clients use"
     )
@@ -275,7 +283,7 @@ def _engine(args: argparse.Namespace) -> int:
     import uvloop
 
     from gpufleet.replica.faults import Faults
-    from gpufleet.replica.service import ReplicaOptions, serve_replica
+    from gpufleet.replica.service import ReplicaOptions, serve_replicas
 
     options = ReplicaOptions(
         model=args.model,
@@ -301,7 +309,7 @@ def _engine(args: argparse.Namespace) -> int:
             unhealthy=args.unhealthy,
         ),
     )
-    uvloop.run(serve_replica(options, args.host, args.port))
+    uvloop.run(serve_replicas(options, args.host, args.port))
     return 0
 
 
@@ -575,6 +583,20 @@ def add_control_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     preempt.add_argument(
         "--admin-key", default=None, help="admin key (default: $GPUFLEET_ADMIN_KEY)"
     )
+
+
+def _ports(text: str) -> list[int]:
+    """``8001`` or ``8001,8002``: TCP ports (0 picks a free one), no repeats but 0."""
+    parts = text.split(",")
+    if not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected ports like 8001 or 8001,8002: {text!r}")
+    ports = [int(part) for part in parts]
+    if any(not 0 <= port <= 65535 for port in ports):
+        raise argparse.ArgumentTypeError(f"ports must be 0 to 65535: {text}")
+    named = [port for port in ports if port]
+    if len(set(named)) != len(named):
+        raise argparse.ArgumentTypeError(f"a port is repeated: {text}")
+    return ports
 
 
 def _notice_seconds(text: str) -> float:

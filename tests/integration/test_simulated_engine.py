@@ -12,7 +12,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpufleet.backends.engine_metrics import METRIC_NAMES, parse_metrics
-from tests.support.processes import Engine, ProcessGroup, http_get, http_post
+from tests.support.processes import (
+    STARTUP_TIMEOUT_S,
+    Engine,
+    ProcessGroup,
+    free_port,
+    http_get,
+    http_post,
+    wait_until_ok,
+)
 
 FIXTURES = Path(__file__).parents[3] / "shared" / "fixtures" / "vllm-0.32.0-cpu"
 
@@ -168,3 +176,46 @@ def test_a_stream_is_written_with_its_head_and_end_merged_into_the_token_writes(
     finishing = json.loads(last[-3][len(b"data: ") :])
     assert usage["usage"]["completion_tokens"] == 3 and not usage["choices"]
     assert finishing["choices"][0]["finish_reason"] == "length"
+
+
+def test_one_process_serves_an_independent_replica_on_each_port() -> None:
+    group = ProcessGroup()
+    try:
+        first, second = free_port(), free_port()
+        process = group.spawn([
+            "engine", "--model", "llama-3-8b", "--gpu", "h100", "--speed", "50",
+            "--served-model-name", "tiny", "--port", f"{first},{second}",
+        ])  # fmt: skip
+        urls = [f"http://127.0.0.1:{port}" for port in (first, second)]
+        for url in urls:
+            wait_until_ok(url + "/v1/models", process, STARTUP_TIMEOUT_S, group.logs[process.pid])
+        engines = [Engine(port, process, "tiny") for port in (first, second)]
+        client = openai.OpenAI(base_url=urls[0] + "/v1", api_key="unused", max_retries=0)
+        for _ in range(3):
+            reply = client.completions.create(
+                model="tiny", prompt="one replica " * 40, max_tokens=5
+            )
+            assert reply.usage is not None and reply.usage.completion_tokens == 5
+        # each port is its own engine: the requests, tokens and prefix cache of the first
+        # replica are not the second's
+        assert engines[0].metric("vllm:request_success_total") == 3
+        assert engines[1].metric("vllm:request_success_total") == 0
+        assert engines[0].metric("vllm:prefix_cache_hits_total") > 0
+        assert engines[1].metric("vllm:prefix_cache_queries_total") == 0
+        output = group.output(process)
+        assert f"listening on {urls[0]}" in output and f"listening on {urls[1]}" in output
+    finally:
+        group.close()
+
+
+def test_a_bad_port_list_is_refused_before_anything_starts() -> None:
+    group = ProcessGroup()
+    try:
+        for ports, message in (("80x1", "expected ports"), ("9001,9001", "a port is repeated"),
+                               ("70000", "0 to 65535")):  # fmt: skip
+            process = group.spawn(["engine", "--model", "llama-3-8b", "--gpu", "h100",
+                                   "--port", ports])  # fmt: skip
+            assert process.wait(timeout=30) == 2
+            assert message in group.output(process)
+    finally:
+        group.close()

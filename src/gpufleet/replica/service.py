@@ -1,4 +1,4 @@
-"""Assembles one simulated replica (engine model + driver + HTTP) and runs it.
+"""Assembles simulated replicas (engine model + driver + HTTP) and runs them.
 
 The replica's KV pool is sized the way vLLM sizes it for the (model, GPU,
 TP) deployment (``plan.memory.estimate_kv_pool``) and its steps are timed by
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gpufleet.api.server import HttpServer
@@ -111,22 +112,31 @@ def build_replica(options: ReplicaOptions) -> tuple[ReplicaApp, EngineDriver]:
     return app, driver
 
 
-async def serve_replica(options: ReplicaOptions, host: str, port: int) -> None:
-    app, driver = build_replica(options)
-    server = HttpServer(app, MAX_BODY_BYTES, app.on_handler_error)
-    bound = await server.start(host, port)
+async def serve_replicas(options: ReplicaOptions, host: str, ports: Sequence[int]) -> None:
+    """Serve one replica per port, all in this process: each has its own engine model,
+    KV cache, HTTP server and ``/metrics``; they share the event loop (and the fault
+    options: ``--die-after-tokens`` stops the whole process)."""
     loop = asyncio.get_running_loop()
+    servers: list[HttpServer] = []
+    runners: list[asyncio.Task[None]] = []
+    for port in ports:
+        app, driver = build_replica(options)
+        server = HttpServer(app, MAX_BODY_BYTES, app.on_handler_error)
+        bound = await server.start(host, port)
+        servers.append(server)
+        runners.append(loop.create_task(driver.run()))
+        print(
+            f"gpufleet engine {options.model} on {options.tp}x {options.gpu} "
+            f"(speed {options.speed:g}x) listening on http://{host}:{bound}",
+            file=sys.stderr,
+            flush=True,
+        )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner = loop.create_task(driver.run())
-    print(
-        f"gpufleet engine {options.model} on {options.tp}x {options.gpu} "
-        f"(speed {options.speed:g}x) listening on http://{host}:{bound}",
-        file=sys.stderr,
-        flush=True,
-    )
     await stop.wait()
-    server.stop_accepting()
-    server.close_all()
-    runner.cancel()
+    for server in servers:
+        server.stop_accepting()
+        server.close_all()
+    for runner in runners:
+        runner.cancel()

@@ -1,7 +1,9 @@
 """bench-routing: round-robin vs least-load vs gpufleet's default profile on one simulated fleet.
 
 Starts 8 simulated replicas of Llama-3-8B on H100 (engine model at ``--speed`` × real
-time, vLLM's ``--stream-interval`` to keep the SSE traffic affordable on 2 cores), then
+time, vLLM's ``--stream-interval`` to keep the SSE traffic affordable on 2 cores; the
+replicas are served by ``--engine-processes`` processes, one per core, each replica still
+its own engine, KV cache, port and /metrics), then
 for each routing profile — on fresh engines, so prefix caches start cold — a gateway
 and ``gpufleet bench`` with a multi-turn workload: many users in conversations over a few
 long shared system prompts, Poisson arrivals at 50%, 80% and 100% of the fleet's
@@ -103,18 +105,20 @@ class Fleet:
             raise
 
     def _start(self, args: argparse.Namespace, profile: str, workdir: Path) -> None:
-        for _ in range(args.replicas):
-            port = free_port()
-            self._spawn([
-                "engine", "--model", MODEL, "--gpu", "h100", "--port", str(port),
+        ports = [free_port() for _ in range(args.replicas)]
+        hosts = min(args.engine_processes, args.replicas)
+        for group in (ports[i::hosts] for i in range(hosts)):
+            process = self._spawn([
+                "engine", "--model", MODEL, "--gpu", "h100",
+                "--port", ",".join(str(port) for port in group),
                 "--served-model-name", MODEL, "--speed", str(args.speed),
                 "--stream-interval", str(args.stream_interval),
                 "--gpu-memory-utilization", str(args.gpu_memory_utilization),
                 "--max-model-len", "4096",
             ])  # fmt: skip
-            self.engine_urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(self.engine_urls, self.processes, strict=True):
-            wait_ok(url + "/health", process)
+            for port in group:
+                wait_ok(f"http://127.0.0.1:{port}/health", process)
+        self.engine_urls = [f"http://127.0.0.1:{port}" for port in ports]
         port = free_port()
         config = {
             "gateway": {"access_log": "off"},
@@ -223,6 +227,10 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=10.0)
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument(
+        "--engine-processes", type=int, default=2,
+        help="processes the replicas are spread over (one per core: fewer context switches)",
+    )  # fmt: skip
+    parser.add_argument(
         "--loads", default="0.5,0.8,1.0", help="fractions of capacity; '' for the overload run only"
     )
     parser.add_argument("--stream-interval", type=int, default=16)
@@ -230,6 +238,8 @@ def main() -> None:
     parser.add_argument("--calibration-depth", type=int, default=12)
     parser.add_argument("--capacity", type=float, default=None, help="skip calibration (wall rps)")
     args = parser.parse_args()
+    if args.replicas < 1 or args.engine_processes < 1:
+        parser.error("--replicas and --engine-processes must be at least 1")
     loads = [float(x) for x in args.loads.split(",") if x.strip()]  # "": the overload run only
     report: dict[str, Any] = {
         "benchmark": "routing", "python": platform.python_version(), "nproc": os.cpu_count(),

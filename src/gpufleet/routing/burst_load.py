@@ -54,7 +54,7 @@ class BurstLoad:
         by_priority = self._in_flight_by_priority
         by_priority[priority] = by_priority.get(priority, 0) + 1
         if priority > self.max_priority_in_flight:
-            self.max_priority_in_flight = priority
+            self.max_priority_in_flight = float(priority)
 
     def on_complete(self, route: RouteRequest) -> None:
         """The request dispatched as ``route`` completed (or failed, or was aborted)."""
@@ -69,7 +69,9 @@ class BurstLoad:
         else:
             del by_priority[priority]
             if priority == self.max_priority_in_flight:
-                self.max_priority_in_flight = max(by_priority, default=float("-inf"))
+                self.max_priority_in_flight = (
+                    float(max(by_priority)) if by_priority else float("-inf")
+                )
 
     def counters(self) -> Counters:
         """The totals now: take them when a scrape is sent."""

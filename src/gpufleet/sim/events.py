@@ -19,6 +19,10 @@ import heapq
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from gpufleet.sim.errors import SimulationError
+
+__all__ = ["STALE", "Event", "EventLoop", "Handler", "SimulationError"]
+
 Handler = Callable[[float, Any], "Iterable[Event] | None"]
 Event = tuple[float, Handler, Any]
 
@@ -33,10 +37,6 @@ class _Stale:
 
 
 STALE: Iterable[Event] = _Stale()
-
-
-class SimulationError(RuntimeError):
-    """The simulation broke one of its invariants (a bug, not an input error)."""
 
 
 class EventLoop:

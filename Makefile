@@ -6,7 +6,7 @@ PYTHON ?= python3
 
 .PHONY: up test test-vllm test-deps lint typecheck unit venv clean system-deps \
 	bench-faults bench-load bench-overhead bench-engine bench-loadgen bench-routing-decision bench-routing bench-sim \
-	bench-autoscale
+	bench-autoscale compiled
 
 venv: $(STAMP)
 
@@ -74,7 +74,17 @@ bench-routing-decision: venv
 bench-routing: venv
 	$(PY) bench/routing.py
 
-bench-sim: venv
+## make compiled: the simulator's hot path compiled by mypyc into build/compiled (setup.py);
+## `PYTHONPATH=build/compiled` runs gpufleet from it
+compiled: build/compiled/.stamp
+
+build/compiled/.stamp: $(STAMP) setup.py $(shell find src/gpufleet -name '*.py')
+	rm -rf build/compiled build/mypyc
+	GPUFLEET_MYPYC=1 $(PY) setup.py -q build --build-base build/mypyc --build-lib build/compiled
+	@touch $@
+
+## make bench-sim: the compiled build and pure Python side by side (identical results checked)
+bench-sim: venv compiled
 	taskset -c 0 $(PY) bench/sim.py
 
 ## make bench-autoscale: static peak vs KEDA-style threshold vs gpufleet's SLO autoscaler
@@ -83,4 +93,4 @@ bench-autoscale: venv
 	taskset -c 0 $(PY) bench/autoscale.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/results build

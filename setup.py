@@ -2,13 +2,13 @@
 mypyc build of the simulator's hot path.
 
 ``GPUFLEET_MYPYC=1`` compiles the modules below with mypyc into C extensions (as
-mypy and black ship theirs): the same code, type-checked strictly, ~1.6-1.9x faster
+mypy and black ship theirs): the same code, type-checked strictly, 1.3-1.8x faster
 simulations (`make bench-sim` runs both builds and checks that their results are
 identical). Without it (the default, and every editable install) gpufleet is pure
-Python. The compiled build needs mypy and a C compiler at build time:
+Python. The compiled build needs mypy, wheel and a C compiler at build time:
 
-    GPUFLEET_MYPYC=1 pip install --no-build-isolation .   # an installed, compiled gpufleet
-    make compiled                                          # build/compiled, for benchmarks
+    pip install mypy wheel && GPUFLEET_MYPYC=1 pip install --no-build-isolation .
+    make compiled      # build/compiled, for benchmarks: PYTHONPATH=build/compiled
 
 Only pure modules that mypyc compiles to the same behaviour are listed: the routing
 plugins stay interpreted (pydantic builds them, and a compiled class has no

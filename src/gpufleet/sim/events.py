@@ -21,8 +21,6 @@ from typing import Any
 
 from gpufleet.sim.errors import SimulationError
 
-__all__ = ["STALE", "Event", "EventLoop", "Handler", "SimulationError"]
-
 Handler = Callable[[float, Any], "Iterable[Event] | None"]
 Event = tuple[float, Handler, Any]
 

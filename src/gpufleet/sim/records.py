@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from array import array
 
-from gpufleet.sim.events import SimulationError
+from gpufleet.sim.errors import SimulationError
 
 OPEN, FINISHED, SHED, FAILED = 0, 1, 2, 3
 _NAN = math.nan

@@ -52,7 +52,8 @@ from gpufleet.routing.profile import RoutingProfile
 from gpufleet.sim.arrival import SimArrival
 from gpufleet.sim.autoscale import AutoscalePolicy, StaticPolicy
 from gpufleet.sim.cluster import Deployment
-from gpufleet.sim.events import STALE, Event, EventLoop, SimulationError
+from gpufleet.sim.errors import SimulationError
+from gpufleet.sim.events import STALE, Event, EventLoop
 from gpufleet.sim.options import SimOptions
 from gpufleet.sim.records import RequestLog
 from gpufleet.sim.replica import READY, STOPPED, SimReplica, VirtualClock

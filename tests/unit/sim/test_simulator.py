@@ -11,7 +11,8 @@ from gpufleet.config import parse_config
 from gpufleet.plan.catalog import Catalog
 from gpufleet.sim.arrival import SimArrival, compact_synthetic
 from gpufleet.sim.autoscale import FleetSignals
-from gpufleet.sim.events import EventLoop, SimulationError
+from gpufleet.sim.errors import SimulationError
+from gpufleet.sim.events import EventLoop
 from gpufleet.sim.lifecycle import ColdStart, SpotPolicy
 from gpufleet.sim.options import SimOptions
 from gpufleet.sim.records import FAILED, FINISHED, OPEN, SHED

@@ -219,17 +219,18 @@ class SimReplica:
                 self.rearm(self)
 
     def on_dispatch(self, route: RouteRequest) -> None:
-        load = self.load
-        load.on_dispatch(route)
-        self.max_priority_in_flight = load.max_priority_in_flight
-        self.num_in_flight = load.num_in_flight
-        self.num_in_flight_tokens = load.num_in_flight_tokens
-        self.num_waiting = load.waiting(self._scraped_waiting, self.num_running)
-        self.kv_usage = load.kv_usage(self._scraped_kv_usage, self.kv_capacity_tokens)
+        self.load.on_dispatch(route)
+        self._mirror_in_flight()
+        self.kv_usage = self.load.kv_usage(self._scraped_kv_usage, self.kv_capacity_tokens)
 
     def on_complete(self, route: RouteRequest) -> None:
+        self.load.on_complete(route)
+        self._mirror_in_flight()
+
+    def _mirror_in_flight(self) -> None:
+        """Copy the burst-corrected in-flight figures into the plain attributes routing
+        reads (`EndpointView`)."""
         load = self.load
-        load.on_complete(route)
         self.max_priority_in_flight = load.max_priority_in_flight
         self.num_in_flight = load.num_in_flight
         self.num_in_flight_tokens = load.num_in_flight_tokens

@@ -143,14 +143,15 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             "peak_rss_bytes": rss, "scaling": scaling}  # fmt: skip
 
 
-def run_build(build: str, argv: list[str], scaling: bool) -> dict[str, Any]:
-    """Run `worker` in a child process importing ``build``; its JSON report."""
+def run_build(build: str, scaling: bool) -> dict[str, Any]:
+    """Run `worker` in a child process importing ``build``, on this command line's
+    arguments (``--builds`` is ignored there); its JSON report."""
     env = dict(os.environ)
     if build == "compiled":
         env["PYTHONPATH"] = os.pathsep.join(
             [str(COMPILED_BUILD), *filter(None, [env.get("PYTHONPATH")])]
         )
-    command = [sys.executable, __file__, *argv, "--worker"]
+    command = [sys.executable, __file__, *sys.argv[1:], "--worker"]
     if not scaling:
         command.append("--no-scaling")
     print(f"{build}: running…", file=sys.stderr, flush=True)
@@ -204,17 +205,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    argv = [
-        "--duration", str(args.duration), "--rate", str(args.rate),
-        "--replicas", str(args.replicas), "--profile", args.profile,
-        "--repeat", str(args.repeat), "--scaling-duration", str(args.scaling_duration),
-        "--scaling-replicas", ",".join(f"{n:g}" for n in args.scaling_replicas),
-        "--scaling-rates", ",".join(f"{r:g}" for r in args.scaling_rates),
-        *(["--step-by-step"] if args.step_by_step else []),
-    ]  # fmt: skip
     builds = ("compiled", "pure") if args.builds == "both" else (args.builds,)
     # scaling runs on the first (fastest) build only
-    reports = {b: run_build(b, argv, not args.no_scaling and i == 0) for i, b in enumerate(builds)}
+    reports = {b: run_build(b, not args.no_scaling and i == 0) for i, b in enumerate(builds)}
     first = reports[builds[0]]
     rows = [(b, reports[b]["main"]) for b in builds]
     rows += [(builds[0], row) for row in first["scaling"]]

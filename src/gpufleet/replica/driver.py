@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 from gpufleet.engine.engine_model import EngineModel
 from gpufleet.engine.request import EngineRequest
+from gpufleet.replica.wall_timer import WallTimer
 
 Listener = Callable[[int, bool, int], None]
 """(new output tokens, finished, cached prompt tokens) for one request."""
@@ -80,6 +81,7 @@ class EngineDriver:
         self._ride: _Ride | None = None
         self._alarm: asyncio.Future[bool] | None = None
         """The rider's sleep: resolved True when an arrival/abort/scrape interrupts it."""
+        self._timer: WallTimer | None = None
         self.decode_runs = True
 
     def tokenize(self, text: str) -> list[int]:
@@ -139,14 +141,18 @@ class EngineDriver:
             alarm.set_result(True)
 
     async def _sleep_until(self, engine_s: float) -> bool:
-        """Sleep until engine time ``engine_s``; True if interrupted first."""
-        delay = self._origin + engine_s / self.speed - time.monotonic()
-        if delay <= 0:
+        """Sleep until engine time ``engine_s`` (on the precise `WallTimer`: the loop's
+        own timers are ±1 ms off, ±10 ms of engine time at 10x); True if interrupted."""
+        wall = self._origin + engine_s / self.speed
+        if wall <= time.monotonic():
             return False
         loop = asyncio.get_running_loop()
         alarm: asyncio.Future[bool] = loop.create_future()
         self._alarm = alarm
-        timer = loop.call_later(delay, _resolve, alarm)
+        timer = self._timer
+        if timer is None:
+            timer = self._timer = WallTimer(loop)
+        timer.call_at(wall, lambda: _resolve(alarm))
         try:
             return await alarm
         finally:
@@ -154,6 +160,14 @@ class EngineDriver:
             self._alarm = None
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._timer is not None:
+                self._timer.close()
+                self._timer = None
+
+    async def _run(self) -> None:
         engine = self.engine
         while True:
             if not engine.has_work:
@@ -174,9 +188,7 @@ class EngineDriver:
             for request_id, num_cached in result.cached_prompt_tokens:
                 cached[request_id] = num_cached
             self._engine_now += result.duration_s
-            delay = self._origin + self._engine_now / self.speed - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self._sleep_until(self._engine_now)  # nothing interrupts a plain step
             self._deliver(result.advanced, set(result.finished_ids), set(result.first_token_ids))
 
     async def _ride_run(self, end_s: float) -> None:
@@ -231,19 +243,23 @@ class EngineDriver:
         return due
 
     def _deliver_run(self, ride: _Ride, num_tokens: int, finished: frozenset[str]) -> None:
-        self._deliver([(i, num_tokens, num_tokens) for i in ride.ids], finished, frozenset())
+        advanced = [(i, num_tokens, num_tokens) for i in ride.ids]
+        self._deliver(advanced, finished, frozenset(), per_step=True)
 
     def _deliver(
         self,
         advanced: Sequence[tuple[str, int, int]],
         finished: set[str] | frozenset[str],
         first: set[str] | frozenset[str],
+        per_step: bool = False,
     ) -> None:
         """Hand each request its new tokens. A request with a delivery interval of N is
         told of its first token at once, then of tokens in batches of at least N (vLLM's
         ``--stream-interval``), and of its end; interval 0 (non-streaming requests) means
         first token and end only. Held tokens are summed here, so a busy replica does no
-        per-token Python work for them."""
+        per-token Python work for them. ``per_step``: the tokens are one per step of a
+        decode run delivered at one wake (coalesced, or settled by an arrival); they still
+        go out one chunk per step (per N steps), as vLLM streams them."""
         listeners = self._listeners
         cached = self._cached
         held = self._held
@@ -254,18 +270,26 @@ class EngineDriver:
             if listener is None:
                 continue
             done = request_id in finished
+            chunk = 1 if per_step else num_output
             if request_id in held:
                 pending = held[request_id] + num_output
                 interval = self._intervals[request_id]
                 if not done and request_id not in first and (not interval or pending < interval):
                     held[request_id] = pending
                     continue
-                num_output = pending
-                held[request_id] = 0
+                num_output, held[request_id], chunk = pending, 0, pending
+                if per_step and interval:  # whole intervals now, the rest at the end or later
+                    chunk = interval
+                    if not done and request_id not in first:
+                        num_output = pending - pending % interval
+                        held[request_id] = pending % interval
             if done:
                 del listeners[request_id]
                 held.pop(request_id, None)
                 self._intervals.pop(request_id, None)
+            while num_output > chunk:
+                listener(chunk, False, cached.get(request_id, 0))
+                num_output -= chunk
             listener(
                 num_output,
                 done,

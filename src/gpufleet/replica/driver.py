@@ -1,22 +1,21 @@
 """Drives the pure engine model in real time (scaled by ``speed``).
 
-Engine time advances by each step's modelled duration; the driver sleeps
-until real time catches up (``duration / speed``, on a `WallTimer`: never
-early, ~0.05 ms late, where the event loop's own timers are ±0.5 ms off — ±5 ms
-of engine time at 10x), then delivers the step's tokens to each request's
-listener. When the engine is idle, engine time
-jumps to the scaled wall clock, so arrivals are stamped at their real time.
+Engine time advances by each step's modelled duration; the driver sleeps until real
+time catches up (``duration / speed``, on a `WallTimer`: never early, ~0.05 ms late,
+where the event loop's own timers are ±0.5 ms off — ±5 ms of engine time at 10x), then
+delivers the step's tokens to each request's listener. When the engine is idle, engine
+time jumps to the scaled wall clock, so arrivals are stamped at their real time.
 
-While the next steps are plain decodes of the whole batch, the driver rides a
-decode run (`EngineModel.start_decode_run`) instead of stepping: it wakes only
-when some listener is owed tokens (its ``--stream-interval`` is reached, or a
-request finishes; owed deliveries less than ``COALESCE_WALL_S`` apart share one
-wake, a CPU saving at high speeds) and delivers every request's tokens of the
-steps that ended by then, still one chunk per step (per N steps) as vLLM streams. An arrival, an abort or a scrape settles the run
-at that instant — the steps started by then are applied, exactly what stepping
-would have done, and the step in progress is delivered at its end — so the
-engine's behaviour is the same as stepping one at a time; only the CPU cost of
-a busy replica drops (one wake per delivery instead of per step), which keeps
+While the next steps are plain decodes of the whole batch, the driver rides a decode
+run (`EngineModel.start_decode_run`) instead of stepping: it wakes only when some
+listener is owed tokens (its ``--stream-interval`` is reached, or a request finishes;
+owed deliveries less than ``COALESCE_WALL_S`` apart share one wake, a CPU saving at
+high speeds) and delivers every request's tokens of the steps that ended by then,
+still one chunk per step (per N steps) as vLLM streams. An arrival, an abort or a
+scrape settles the run at that instant — the steps started by then are applied,
+exactly what stepping would have done, and the step in progress is delivered at its
+end — so the engine's behaviour is the same as stepping one at a time; only the CPU
+cost of a busy replica drops (one wake per delivery instead of per step), which keeps
 eight replicas at 10x speed from starving a 2-core machine.
 """
 

@@ -142,8 +142,8 @@ class EngineDriver:
             alarm.set_result(True)
 
     async def _sleep_until(self, engine_s: float) -> bool:
-        """Sleep until engine time ``engine_s`` (on the precise `WallTimer`: the loop's
-        own timers are ±1 ms off, ±10 ms of engine time at 10x); True if interrupted."""
+        """Sleep until engine time ``engine_s`` on the `WallTimer` (module doc); True if
+        interrupted first."""
         wall = self._origin + engine_s / self.speed
         if wall <= time.monotonic():
             return False
@@ -271,19 +271,18 @@ class EngineDriver:
             if listener is None:
                 continue
             done = request_id in finished
-            chunk = 1 if per_step else num_output
+            chunk = 1 if per_step else num_output  # a step's tokens per chunk (interval 1)
             if request_id in held:
                 pending = held[request_id] + num_output
                 interval = self._intervals[request_id]
-                if not done and request_id not in first and (not interval or pending < interval):
+                ends_hold = done or request_id in first
+                if not ends_hold and (not interval or pending < interval):
                     held[request_id] = pending
                     continue
-                num_output, held[request_id], chunk = pending, 0, pending
-                if per_step and interval:  # whole intervals now, the rest at the end or later
-                    chunk = interval
-                    if not done and request_id not in first:
-                        num_output = pending - pending % interval
-                        held[request_id] = pending % interval
+                chunk = interval if per_step and interval else pending
+                # whole chunks now; the rest waits for later steps unless the hold ends
+                held[request_id] = 0 if ends_hold else pending % chunk
+                num_output = pending - held[request_id]
             if done:
                 del listeners[request_id]
                 held.pop(request_id, None)

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -265,6 +266,7 @@ def main() -> None:
             rounds.append(run_round(args, workdir, capacity, loads, number))
         report["rounds"] = rounds
         report["results"] = median_results(rounds)
+        report["targets"] = round_targets(rounds)
         report["priority"] = overload(args, workdir, capacity)
     if len(rounds) > 1:
         print(f"medians of {len(rounds)} rounds:")
@@ -321,21 +323,15 @@ def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
         values = [row[key] for row in rows]
         if key in ("failed", "completed"):
             out[key] = sum(values)
-        elif isinstance(first, dict) and key != "errors":
+        elif key == "errors":  # counts by kind: the totals
+            out[key] = dict(sum((Counter(v) for v in values), Counter()))
+        elif isinstance(first, dict):
             out[key] = _median_row(values)
         elif isinstance(first, (int, float)) and all(v is not None for v in values):
             out[key] = statistics.median(values)
         else:
-            out[key] = first if key != "errors" else _merge_counts(values)
+            out[key] = first
     return out
-
-
-def _merge_counts(counts: list[dict[str, int]]) -> dict[str, int]:
-    merged: dict[str, int] = {}
-    for count in counts:
-        for key, value in count.items():
-            merged[key] = merged.get(key, 0) + value
-    return merged
 
 
 def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[str, Any]:
@@ -393,6 +389,28 @@ def print_row(profile: str, load: float, row: dict[str, Any], tag: str = "") -> 
     )
 
 
+def round_targets(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The 80% and 100% targets, each compared within a round, then over the rounds."""
+    if not rounds or "0.8" not in rounds[0]["default"]:
+        return {}
+    at80 = [(r["default"]["0.8"], r["round-robin"]["0.8"]) for r in rounds]
+    ttft = [(d["ttft_ms"]["p90"] or 0) / (rr["ttft_ms"]["p90"] or 1) for d, rr in at80]
+    hits = [d["cache_hit_rate"] / rr["cache_hit_rate"] if rr["cache_hit_rate"] else 0.0
+            for d, rr in at80]  # fmt: skip
+    spread = [d["max_over_mean_load"] for d, _ in at80]
+    targets: dict[str, Any] = {
+        "ttft_p90_ratio_at_80": {"rounds": ttft, "median": statistics.median(ttft)},
+        "cache_hit_ratio_at_80": {"rounds": hits, "median": statistics.median(hits)},
+        "max_over_mean_load_at_80": {"rounds": spread, "worst": max(spread)},
+    }
+    if "1.0" in rounds[0]["default"]:
+        targets["preemptions_at_100"] = [
+            (r["default"]["1.0"]["preemptions"], r["round-robin"]["1.0"]["preemptions"])
+            for r in rounds
+        ]
+    return targets
+
+
 def print_targets(report: dict[str, Any]) -> None:
     priority = report.get("priority")
     if priority:
@@ -400,29 +418,18 @@ def print_targets(report: dict[str, Any]) -> None:
             priority["interactive_loaded_ttft_p90_ms"] / priority["interactive_alone_ttft_p90_ms"]
         )
         print(f"overload: interactive TTFT p90 ×{ratio:.2f} of its unloaded value (target ≤ 2)")
-    rounds = report.get("rounds") or []
-    if not rounds or "0.8" not in rounds[0]["default"]:
+    targets = report.get("targets") or {}
+    if not targets:
         return
-    at80 = [(r["default"]["0.8"], r["round-robin"]["0.8"]) for r in rounds]
-    ttft = [(d["ttft_ms"]["p90"] or 0) / (rr["ttft_ms"]["p90"] or 1) for d, rr in at80]
-    hits = [d["cache_hit_rate"] / rr["cache_hit_rate"] if rr["cache_hit_rate"] else 0.0
-            for d, rr in at80]  # fmt: skip
-    spread = [d["max_over_mean_load"] for d, _ in at80]
-    report["targets"] = {
-        "ttft_p90_ratio_at_80": {"rounds": ttft, "median": statistics.median(ttft)},
-        "cache_hit_ratio_at_80": {"rounds": hits, "median": statistics.median(hits)},
-        "max_over_mean_load_at_80": {"rounds": spread, "worst": max(spread)},
-    }
-    print(f"at 80%, per round: default/round-robin TTFT p90 {_listed(ttft)}, median "
-          f"{statistics.median(ttft):.2f} (target ≤ 0.5); cache hit rate ×{_listed(hits)}, "
-          f"median ×{statistics.median(hits):.2f} (target ≥ 2); max/mean load "
-          f"{_listed(spread)} (target ≤ 1.3)")  # fmt: skip
-    if "1.0" in rounds[0]["default"]:
-        pairs = [(r["default"]["1.0"]["preemptions"], r["round-robin"]["1.0"]["preemptions"])
-                 for r in rounds]  # fmt: skip
-        report["targets"]["preemptions_at_100"] = pairs
-        print("at 100%, per round: preemptions default vs round-robin "
-              + ", ".join(f"{d:.0f} vs {rr:.0f}" for d, rr in pairs))  # fmt: skip
+    ttft, hits = targets["ttft_p90_ratio_at_80"], targets["cache_hit_ratio_at_80"]
+    print(f"at 80%, per round: default/round-robin TTFT p90 {_listed(ttft['rounds'])}, median "
+          f"{ttft['median']:.2f} (target ≤ 0.5); cache hit rate ×{_listed(hits['rounds'])}, "
+          f"median ×{hits['median']:.2f} (target ≥ 2); max/mean load "
+          f"{_listed(targets['max_over_mean_load_at_80']['rounds'])} (target ≤ 1.3)")  # fmt: skip
+    pairs = targets.get("preemptions_at_100", [])
+    if pairs:
+        listed = ", ".join(f"{d:.0f} vs {rr:.0f}" for d, rr in pairs)
+        print(f"at 100%, per round: preemptions default vs round-robin {listed}")
 
 
 def _listed(values: list[float]) -> str:

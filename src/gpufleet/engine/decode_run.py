@@ -113,7 +113,7 @@ def plan(
             min_left = left
         context += computed
         # Step j decodes up to end = computed + 1 + j; it needs a block once end > capacity.
-        first_alloc.append(len(seq.block_ids) * block_size - computed)
+        first_alloc.append((len(seq.block_ids) + seq.num_private) * block_size - computed)
     finishes = min_left <= max_steps  # the last planned step finishes a request
     num_steps = min_left if finishes else max_steps
     num_free = scheduler.pool.num_free_blocks
@@ -153,12 +153,7 @@ def _admission_blocked(scheduler: Scheduler, num_seqs: int) -> bool:
     seq = scheduler.waiting[0]
     pool = scheduler.pool
     block_size = config.block_size
-    hits: list[int] = []
-    if config.enable_prefix_caching:  # the lookup `Scheduler._admit` makes
-        max_hit_blocks = (seq.num_tokens - 1) // block_size
-        if len(seq.block_hashes) < max_hit_blocks:
-            seq.extend_block_hashes(max_hit_blocks, block_size)
-        hits = pool.cached_prefix(seq.block_hashes, max_hit_blocks)
+    hits = scheduler.prefix_hits_of(seq)  # the lookup `Scheduler._admit` makes
     num_hit_tokens = len(hits) * block_size
     end = num_hit_tokens + min(seq.num_tokens - num_hit_tokens, budget)
     num_new_blocks = -(-end // block_size) - len(hits)
@@ -184,23 +179,59 @@ def _cache_decoded_blocks(pool: KvBlockPool, seq: SequenceState, end: int, block
     ``end`` tokens known), with output-only blocks hashed inline."""
     num_full = end // block_size
     num_cached = seq.num_cached_blocks
-    if num_full > num_cached:
+    num_to_hash = min(num_full, seq.first_private)  # private blocks: no hash
+    if num_to_hash > num_cached:
         hashes = seq.block_hashes
         num_hashed = len(hashes)
-        if num_hashed < num_full:
+        if num_hashed < num_to_hash:
             num_prompt = seq.num_prompt_tokens
             if num_hashed * block_size < num_prompt:
                 seq.num_tokens = end
-                seq.extend_block_hashes(num_full, block_size)
+                seq.extend_block_hashes(num_to_hash, block_size)
             else:
                 parent = hashes[-1] if hashes else seq.root_hash
                 request_id = seq.request_id
-                for lo in range(num_hashed * block_size, num_full * block_size, block_size):
+                for lo in range(num_hashed * block_size, num_to_hash * block_size, block_size):
                     parent = hash((parent, (request_id, lo - num_prompt)))
                     hashes.append(parent)
-        pool.cache_blocks(seq.block_ids, hashes, num_cached, num_full)
-        seq.num_cached_blocks = num_cached = num_full
-    seq.event_at = min(len(seq.block_ids) * block_size + 1, (num_cached + 1) * block_size)
+        pool.cache_blocks(seq.block_ids, hashes, num_cached, num_to_hash)
+    if num_full > num_cached:
+        seq.num_cached_blocks = num_full
+    seq.event_at = seq.next_event(block_size)
+
+
+def _allocate(
+    pool: KvBlockPool,
+    running: list[SequenceState],
+    first_alloc: list[int],
+    num_steps: int,
+    block_size: int,
+) -> None:
+    """The blocks the first ``num_steps`` steps allocate, in the order stepping takes them
+    (by step, then running order): ids, or private blocks (a decode's new block is private
+    when the request's blocks already reach ``first_private``)."""
+    order = sorted(
+        (step, index)
+        for index, first in enumerate(first_alloc)
+        if first < num_steps
+        for step in range(first, num_steps, block_size)
+    )
+    private = [seq.first_private <= len(seq.block_ids) for seq in running]
+    at = 0
+    while at < len(order):  # consecutive takes of one kind in one call
+        kind = private[order[at][1]]
+        stop = at + 1
+        while stop < len(order) and private[order[stop][1]] == kind:
+            stop += 1
+        if kind:
+            pool.allocate_private(stop - at)
+            for _, index in order[at:stop]:
+                running[index].num_private += 1
+        else:
+            blocks = pool.allocate(stop - at)
+            for (_, index), block in zip(order[at:stop], blocks, strict=True):
+                running[index].block_ids.append(block)
+        at = stop
 
 
 def settle(scheduler: Scheduler, run: DecodePlan, now_s: float) -> tuple[int, list[str]]:
@@ -215,15 +246,7 @@ def settle(scheduler: Scheduler, run: DecodePlan, now_s: float) -> tuple[int, li
     first_alloc = run.first_alloc
     pool = scheduler.pool
     if min(first_alloc) < num_steps:
-        order = sorted(
-            (step, index)
-            for index, first in enumerate(first_alloc)
-            if first < num_steps
-            for step in range(first, num_steps, block_size)
-        )
-        blocks = pool.allocate(len(order))
-        for (_, index), block in zip(order, blocks, strict=True):
-            running[index].block_ids.append(block)
+        _allocate(pool, running, first_alloc, num_steps, block_size)
     finished: list[SequenceState] = []
     caching = scheduler.config.enable_prefix_caching
     for seq in running:
@@ -232,7 +255,7 @@ def settle(scheduler: Scheduler, run: DecodePlan, now_s: float) -> tuple[int, li
             if caching:
                 _cache_decoded_blocks(pool, seq, end, block_size)
             else:
-                seq.event_at = len(seq.block_ids) * block_size + 1
+                seq.event_at = (len(seq.block_ids) + seq.num_private) * block_size + 1
         seq.num_computed_tokens = end
         seq.num_tokens = end + 1
         out = seq.num_output_tokens + num_steps

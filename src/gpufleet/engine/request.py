@@ -34,9 +34,16 @@ class SyntheticPrompt:
     segments up to it (same seed at the same offset within the segment), so a
     shared system prompt is one shared leading segment. Block hashing uses
     `block_piece`, which costs O(segments) per block, not per token.
+
+    ``unique_from``: the workload's promise that no other request's prompt has the
+    same tokens up to any position from this one on (its segments from there are
+    its own). The engine then keeps the blocks from there on private — no hash, no
+    prefix-cache entry, O(1) work (`KvBlockPool`) — which is exact: no lookup could
+    hit them. None: no promise.
     """
 
     segments: tuple[tuple[int, int], ...]
+    unique_from: int | None = None
     _starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +56,8 @@ class SyntheticPrompt:
                 raise ValueError("synthetic prompt segments must hold at least one token")
             starts.append(total)
             total += num_tokens
+        if self.unique_from is not None and not 0 <= self.unique_from <= total:
+            raise ValueError("unique_from must lie within the prompt")
         object.__setattr__(self, "_starts", tuple(starts))
 
     @property

@@ -40,7 +40,8 @@ from gpufleet.engine.config import EngineConfig
 from gpufleet.engine.kv_cache import KvBlockPool
 from gpufleet.engine.latency import LatencyModel, StepShape
 from gpufleet.engine.lora import LoraSlots
-from gpufleet.engine.sequence import SequenceState
+from gpufleet.engine.request import SyntheticPrompt
+from gpufleet.engine.sequence import NO_PRIVATE, SequenceState
 from gpufleet.engine.step_result import StepResult
 
 
@@ -76,7 +77,11 @@ class Scheduler:
         self.preempted_prefix_hits = 0
 
     def add(self, seq: SequenceState) -> None:
-        """Queue a new request at the back of ``waiting``."""
+        """Queue a new request at the back of ``waiting`` (its blocks from its prompt's
+        ``unique_from`` on will be private)."""
+        prompt = seq.prompt
+        if isinstance(prompt, SyntheticPrompt) and prompt.unique_from is not None:
+            seq.first_private = prompt.unique_from // self._block_size
         self.waiting.append(seq)
 
     def remove(self, seq: SequenceState) -> None:
@@ -233,23 +238,22 @@ class Scheduler:
             if seq.lora is not None and not lora.can_join(seq.lora, active_loras):
                 skipped.append(waiting.popleft())
                 continue
-            hits: list[int] = []
-            if self._caching:
-                max_hit_blocks = (seq.num_tokens - 1) // block_size
-                if len(seq.block_hashes) < max_hit_blocks:
-                    seq.extend_block_hashes(max_hit_blocks, block_size)
-                hits = pool.cached_prefix(seq.block_hashes, max_hit_blocks)
+            hits = self.prefix_hits_of(seq)
             num_hit_tokens = len(hits) * block_size
             num_new = seq.num_tokens - num_hit_tokens
             if num_new > budget:
                 num_new = budget
             end = num_hit_tokens + num_new
-            num_new_blocks = -(-end // block_size) - len(hits)
-            if num_new_blocks + pool.num_free_among(hits) > pool.num_free_blocks:
+            num_blocks = -(-end // block_size)
+            if num_blocks - len(hits) + pool.num_free_among(hits) > pool.num_free_blocks:
                 break
             waiting.popleft()
             pool.touch(hits)
-            seq.block_ids = hits + pool.allocate(num_new_blocks)
+            num_with_ids = min(num_blocks, seq.first_private)
+            seq.block_ids = hits + pool.allocate(num_with_ids - len(hits))
+            if num_blocks > num_with_ids:
+                pool.allocate_private(num_blocks - num_with_ids)
+                seq.num_private = num_blocks - num_with_ids
             seq.num_cached_blocks = len(hits)
             seq.status = "running"
             running.append(seq)
@@ -282,6 +286,18 @@ class Scheduler:
             waiting.extendleft(reversed(skipped))
         return budget, num_prefill, pairs, kv_read, num_emitted
 
+    def prefix_hits_of(self, seq: SequenceState) -> list[int]:
+        """The cached blocks a waiting request would take on admission: its longest
+        cached prefix, at most ``num_tokens − 1`` tokens, none of its private blocks
+        (no lookup could hit them)."""
+        if not self._caching:
+            return []
+        block_size = self._block_size
+        max_hit_blocks = min((seq.num_tokens - 1) // block_size, seq.first_private)
+        if len(seq.block_hashes) < max_hit_blocks:
+            seq.extend_block_hashes(max_hit_blocks, block_size)
+        return self.pool.cached_prefix(seq.block_hashes, max_hit_blocks)
+
     def _accept_drafts(self, seq: SequenceState, num_verified: int) -> int:
         """Speculative decode: credit the expected accepted tokens, emit the whole part."""
         credit = seq.spec_credit + self._spec_expected[num_verified]
@@ -312,34 +328,45 @@ class Scheduler:
         """Allocate blocks so ``seq`` holds ``end`` tokens, preempting the newest
         running requests as needed; False when ``seq`` itself was preempted."""
         pool = self.pool
-        num_needed = -(-end // self._block_size) - len(seq.block_ids)
-        if num_needed > 0:
-            while num_needed > pool.num_free_blocks:
+        num_held = len(seq.block_ids) + seq.num_private
+        num_blocks = -(-end // self._block_size)
+        if num_blocks > num_held:
+            while num_blocks - num_held > pool.num_free_blocks:
                 victim = self.running.pop()
                 self._preempt(victim)
                 preempted.append(victim)
                 if victim is seq:
                     return False
-            seq.block_ids += pool.allocate(num_needed)
+            num_with_ids = min(num_blocks, seq.first_private)
+            if num_with_ids > num_held:
+                seq.block_ids += pool.allocate(num_with_ids - num_held)
+                num_held = num_with_ids
+            if num_blocks > num_held:
+                pool.allocate_private(num_blocks - num_held)
+                seq.num_private += num_blocks - num_held
         self._cache_full_blocks(seq, end)
         return True
 
     def _cache_full_blocks(self, seq: SequenceState, end: int) -> None:
         """Cache the blocks ``end`` tokens fill (only known tokens), reset ``event_at``."""
         block_size = self._block_size
-        capacity = len(seq.block_ids) * block_size
         if not self._caching:
-            seq.event_at = capacity + 1
+            seq.event_at = (len(seq.block_ids) + seq.num_private) * block_size + 1
             return
         num_full = min(end, seq.num_tokens) // block_size
         num_cached = seq.num_cached_blocks
         if num_full > num_cached:
-            seq.extend_block_hashes(num_full, block_size)
-            self.pool.cache_blocks(seq.block_ids, seq.block_hashes, num_cached, num_full)
-            seq.num_cached_blocks = num_cached = num_full
-        seq.event_at = min(capacity + 1, (num_cached + 1) * block_size)
+            num_hashed = min(num_full, seq.first_private)  # private blocks: no hash
+            if num_hashed > num_cached:
+                seq.extend_block_hashes(num_hashed, block_size)
+                self.pool.cache_blocks(seq.block_ids, seq.block_hashes, num_cached, num_hashed)
+            seq.num_cached_blocks = num_full
+        seq.event_at = seq.next_event(block_size)
 
     def _preempt(self, seq: SequenceState) -> None:
+        if seq.num_private:
+            self._unprivatise(seq)
+        seq.first_private = NO_PRIVATE
         self._release(seq)
         seq.num_computed_tokens = 0
         seq.num_cached_blocks = 0
@@ -349,7 +376,22 @@ class Scheduler:
         self.num_preemptions += 1
         self.waiting.appendleft(seq)
 
+    def _unprivatise(self, seq: SequenceState) -> None:
+        """Give a request's private blocks ids, and hashes to those cached by now
+        (``num_computed // block_size`` blocks in all, as every step caches its full
+        blocks): once preempted, its own lookups will look for them."""
+        first = seq.first_private
+        seq.block_ids += self.pool.adopt_private(seq.num_private)
+        seq.num_private = 0
+        num_full = seq.num_computed_tokens // self._block_size
+        if self._caching and num_full > first:
+            seq.extend_block_hashes(num_full, self._block_size)
+            self.pool.cache_blocks(seq.block_ids, seq.block_hashes, first, num_full)
+
     def _release(self, seq: SequenceState) -> None:
+        if seq.num_private:  # the deepest blocks: freed first
+            self.pool.free_private(seq.num_private)
+            seq.num_private = 0
         self.pool.free(seq.block_ids)
         seq.block_ids = []
         if seq.lora is not None:

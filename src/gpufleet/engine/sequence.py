@@ -23,6 +23,9 @@ from gpufleet.engine.request import EngineRequest, SyntheticPrompt
 
 SequenceStatus = Literal["waiting", "running"]
 
+NO_PRIVATE = 1 << 62
+"""``first_private`` of a request without private blocks."""
+
 
 class SequenceState:
     """Mutable scheduling state of one live request. Slotted; hot-loop fields are
@@ -31,12 +34,19 @@ class SequenceState:
     ``event_at``: the smallest ``end`` (num_computed + new tokens) at which a step
     must leave the fast path — to allocate a block (``end`` past the allocated
     capacity) or to cache a block that becomes full.
+
+    Blocks from ``first_private`` on are private (`KvBlockPool`): counted in
+    ``num_private``, not in ``block_ids``, never hashed. A request has private blocks
+    when its prompt promises ``unique_from``, until it is first preempted (its blocks
+    then get ids and hashes, as its own lookups will need them); else
+    ``first_private`` is `NO_PRIVATE`.
     """
 
     __slots__ = (
         "block_hashes",
         "block_ids",
         "event_at",
+        "first_private",
         "lora",
         "max_tokens",
         "num_cached_blocks",
@@ -44,6 +54,7 @@ class SequenceState:
         "num_computed_tokens",
         "num_output_tokens",
         "num_preemptions",
+        "num_private",
         "num_prompt_tokens",
         "num_tokens",
         "prompt",
@@ -69,10 +80,26 @@ class SequenceState:
         self.block_ids: list[int] = []
         self.block_hashes: list[int] = []
         self.num_cached_blocks = 0
+        self.first_private = NO_PRIVATE
+        self.num_private = 0
         self.event_at = 1
         self.spec_credit = 0.0
         self.status: SequenceStatus = "waiting"
         self.root_hash = hash(("gpufleet-kv", request.lora, request.cache_salt))
+
+    @property
+    def num_blocks(self) -> int:
+        """Blocks held: with ids, then private."""
+        return len(self.block_ids) + self.num_private
+
+    def next_event(self, block_size: int) -> int:
+        """``event_at`` once ``num_cached_blocks`` are cached: the next allocation, or
+        the next block to cache when it is not private."""
+        capacity = (len(self.block_ids) + self.num_private) * block_size + 1
+        num_cached = self.num_cached_blocks
+        if num_cached >= self.first_private:
+            return capacity
+        return min(capacity, (num_cached + 1) * block_size)
 
     def extend_block_hashes(self, num_blocks: int, block_size: int) -> None:
         """Make ``block_hashes`` cover the first ``num_blocks`` full blocks.

@@ -8,6 +8,7 @@ simulator passes its own, tests pass the frozen ``Endpoint`` dataclass.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -146,20 +147,62 @@ class RouteRequest:
     """The request's class TTFT target (0: none)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RoutingDecision:
-    """The chosen endpoint, ordered fallbacks, and every candidate's weighted score."""
+Ranking = Callable[[], tuple[tuple["EndpointView", ...], dict[str, float]]]
+"""Computes a decision's (fallbacks, scores) when they are first read."""
 
-    endpoint: EndpointView
-    fallbacks: tuple[EndpointView, ...] = ()
-    scores: dict[str, float] = field(default_factory=dict)
-    num_candidates: int = 0
+
+class RoutingDecision:
+    """The chosen endpoint, ordered fallbacks, and every candidate's weighted score.
+
+    A picker may pass ``ranking`` instead of ``fallbacks`` and ``scores``: they are
+    then computed on first read (the simulator reads neither; the gateway's debug
+    header and decision log do). Read-only by convention."""
+
+    __slots__ = ("_fallbacks", "_ranking", "_scores", "endpoint", "num_candidates")
+
+    def __init__(
+        self,
+        endpoint: EndpointView,
+        fallbacks: tuple[EndpointView, ...] = (),
+        scores: dict[str, float] | None = None,
+        num_candidates: int = 0,
+        ranking: Ranking | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.num_candidates = num_candidates
+        self._fallbacks = fallbacks
+        self._scores: dict[str, float] = {} if scores is None else scores
+        self._ranking = ranking
+
+    def _rank(self) -> None:
+        ranking = self._ranking
+        if ranking is not None:
+            self._fallbacks, self._scores = ranking()
+            self._ranking = None
+
+    @property
+    def fallbacks(self) -> tuple[EndpointView, ...]:
+        """The other candidates, best first."""
+        self._rank()
+        return self._fallbacks
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Every candidate's total score, by endpoint id."""
+        self._rank()
+        return self._scores
+
+    def __repr__(self) -> str:
+        return (
+            f"RoutingDecision(endpoint={self.endpoint.id!r}, num_candidates={self.num_candidates})"
+        )
 
     def explain(self) -> str:
         """One line: the choice, then each candidate's total score and metric age."""
         parts = []
+        scores = self.scores
         for endpoint in (self.endpoint, *self.fallbacks):
             age = endpoint.metrics_age_s
             age_text = f"{age * 1000:.0f}ms" if age != float("inf") else "unscraped"
-            parts.append(f"{endpoint.id}={self.scores.get(endpoint.id, 0.0):.3f}@{age_text}")
+            parts.append(f"{endpoint.id}={scores.get(endpoint.id, 0.0):.3f}@{age_text}")
         return f"chose {self.endpoint.id} of {self.num_candidates}: " + " ".join(parts)

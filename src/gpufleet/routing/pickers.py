@@ -27,7 +27,7 @@ class MaxScorePicker(_SeededPicker):
     """Chooses the highest total score; ties are broken at random (seeded).
 
     Fallbacks are the other candidates in descending score order (ties in candidate
-    order). One C-level sort and one random draw per decision, however many candidates.
+    order), sorted only when read. One random draw per decision when scores tie.
     """
 
     name: str = "max-score-picker"
@@ -39,15 +39,20 @@ class MaxScorePicker(_SeededPicker):
         endpoints: Sequence[EndpointView],
         scores: Sequence[float],
     ) -> RoutingDecision:
-        order = sorted(range(len(endpoints)), key=scores.__getitem__, reverse=True)
-        best = scores[order[0]]
-        num_tied = 1
-        while num_tied < len(order) and scores[order[num_tied]] == best:
-            num_tied += 1
-        if num_tied > 1:
-            chosen = self._rng.randrange(num_tied)
-            order[0], order[chosen] = order[chosen], order[0]
-        return _decision(endpoints, scores, order)
+        best = max(scores)
+        num_tied = scores.count(best)
+        tie = self._rng.randrange(num_tied) if num_tied > 1 else 0
+        chosen = -1
+        for _ in range(tie + 1):  # the tie-th candidate with the best score
+            chosen = scores.index(best, chosen + 1)
+        candidates, totals = list(endpoints), list(scores)
+
+        def ranking() -> tuple[tuple[EndpointView, ...], dict[str, float]]:
+            order = sorted(range(len(candidates)), key=totals.__getitem__, reverse=True)
+            order[0], order[tie] = order[tie], order[0]  # ties keep candidate order
+            return _ranked(candidates, totals, order)
+
+        return RoutingDecision(candidates[chosen], num_candidates=len(candidates), ranking=ranking)
 
 
 @dataclass
@@ -79,9 +84,15 @@ class PowerOfTwoPicker(_SeededPicker):
 def _decision(
     endpoints: Sequence[EndpointView], scores: Sequence[float], order: Sequence[int]
 ) -> RoutingDecision:
-    return RoutingDecision(
-        endpoint=endpoints[order[0]],
-        fallbacks=tuple(endpoints[i] for i in order[1:]),
-        scores={endpoints[i].id: scores[i] for i in order},
-        num_candidates=len(endpoints),
+    fallbacks, by_id = _ranked(endpoints, scores, order)
+    return RoutingDecision(endpoints[order[0]], fallbacks, by_id, num_candidates=len(endpoints))
+
+
+def _ranked(
+    endpoints: Sequence[EndpointView], scores: Sequence[float], order: Sequence[int]
+) -> tuple[tuple[EndpointView, ...], dict[str, float]]:
+    """(fallbacks: ``order[1:]``, scores by endpoint id in ``order``)."""
+    return (
+        tuple(endpoints[i] for i in order[1:]),
+        {endpoints[i].id: scores[i] for i in order},
     )

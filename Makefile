@@ -83,9 +83,10 @@ build/compiled/.stamp: $(STAMP) setup.py $(shell find src/gpufleet -name '*.py')
 	GPUFLEET_MYPYC=1 $(PY) setup.py -q build --build-base build/mypyc --build-lib build/compiled
 	@touch $@
 
-## make bench-sim: the compiled build and pure Python side by side (identical results checked)
+## make bench-sim: the compiled build and pure Python side by side (identical results checked;
+## the main 1 h run three times per build, median kept)
 bench-sim: venv compiled
-	taskset -c 0 $(PY) bench/sim.py
+	taskset -c 0 $(PY) bench/sim.py --repeat 3
 
 ## make bench-autoscale: static peak vs KEDA-style threshold vs gpufleet's SLO autoscaler
 ## on a simulated diurnal day (bench/results/autoscale.json and .png; docs/autoscale.md)

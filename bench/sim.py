@@ -4,7 +4,8 @@ Scenario (default): 1 hour of Poisson traffic at 200 req/s (prompts log-normal,
 mean 512 tokens; outputs uniform 32–256) on a 32-replica mixed fleet of
 Llama-3-8B (12 × H100, 12 × A100-80GB, 8 × L40S spot), routed by the
 ``least-load`` profile. Requests come from `compact_synthetic` (the
-SyntheticWorkload's own seeded draws, no prompt text: the profile reads none).
+SyntheticWorkload's own seeded draws, no prompt text: the profile reads none; each
+prompt promises it is unique, so the engines keep its KV blocks private: O(1) pool work).
 
 Side by side, each in its own process: the mypyc-compiled build (`make compiled`,
 ``build/compiled``; see setup.py) and pure Python, on the same scenario; their

@@ -38,12 +38,14 @@ class Scenario:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
+def scenarios(draw: st.DrawFn, spare: int = 3, moe: bool | None = None) -> Scenario:
+    """Random requests (some sharing a prefix) on a KV pool of one sequence's blocks plus
+    up to ``spare`` times more; ``moe`` None: either latency model."""
     block_size = draw(st.sampled_from([1, 4, 16]))
     max_model_len = draw(st.integers(32, 256))
     needed = -(-max_model_len // block_size)
     config = EngineConfig(
-        num_gpu_blocks=needed + 1 + draw(st.integers(0, 3 * needed)),
+        num_gpu_blocks=needed + 1 + draw(st.integers(0, spare * needed)),
         max_model_len=max_model_len,
         block_size=block_size,
         max_num_batched_tokens=draw(st.integers(8, 256)),
@@ -62,7 +64,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         else:
             segments = ((100 + i, prompt_len),)
         arrivals.append((t, EngineRequest(f"r{i}", SyntheticPrompt(segments), max_tokens)))
-    return Scenario(config, tuple(arrivals), draw(st.integers(0, 2**31)), draw(st.booleans()))
+    seed = draw(st.integers(0, 2**31))
+    return Scenario(config, tuple(arrivals), seed, draw(st.booleans()) if moe is None else moe)
 
 
 Trace = list[tuple[str, str, float]]

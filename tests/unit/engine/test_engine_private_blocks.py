@@ -15,13 +15,18 @@ from __future__ import annotations
 import dataclasses
 
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from gpufleet.engine.config import EngineConfig
 from gpufleet.engine.engine_model import EngineModel
 from gpufleet.engine.kv_cache import KvBlockPool
 from gpufleet.engine.request import EngineRequest, SyntheticPrompt
-from tests.unit.engine.test_engine_decode_run import LATENCY, Scenario, stepped, with_runs
+from tests.unit.engine.test_engine_decode_run import (
+    LATENCY,
+    Scenario,
+    scenarios,
+    stepped,
+    with_runs,
+)
 
 
 def promising(scenario: Scenario) -> Scenario:
@@ -36,36 +41,8 @@ def promising(scenario: Scenario) -> Scenario:
     return dataclasses.replace(scenario, arrivals=tuple(arrivals))
 
 
-@st.composite
-def scenarios(draw: st.DrawFn) -> Scenario:
-    block_size = draw(st.sampled_from([1, 4, 16]))
-    max_model_len = draw(st.integers(32, 256))
-    needed = -(-max_model_len // block_size)
-    config = EngineConfig(
-        num_gpu_blocks=needed + 1 + draw(st.integers(0, 2 * needed)),
-        max_model_len=max_model_len,
-        block_size=block_size,
-        max_num_batched_tokens=draw(st.integers(8, 256)),
-        max_num_seqs=draw(st.integers(1, 12)),
-        enable_prefix_caching=draw(st.booleans()),
-    )
-    shared = draw(st.integers(1, 40))
-    arrivals = []
-    t = 0.0
-    for i in range(draw(st.integers(1, 25))):
-        t += draw(st.floats(0.0, 0.05))
-        prompt_len = draw(st.integers(1, max_model_len - 1))
-        max_tokens = draw(st.integers(1, max_model_len - prompt_len))
-        if draw(st.booleans()) and prompt_len > shared:
-            segments: tuple[tuple[int, int], ...] = ((7, shared), (100 + i, prompt_len - shared))
-        else:
-            segments = ((100 + i, prompt_len),)
-        arrivals.append((t, EngineRequest(f"r{i}", SyntheticPrompt(segments), max_tokens)))
-    return Scenario(config, tuple(arrivals), draw(st.integers(0, 2**31)), moe=False)
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(scenarios())
+@given(scenarios(spare=2, moe=False))
 def test_private_blocks_change_nothing_but_the_cost(scenario: Scenario) -> None:
     reference, expected = stepped(scenario, LATENCY)
     private = promising(scenario)

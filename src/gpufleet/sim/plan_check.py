@@ -35,7 +35,8 @@ class PlanCheck:
 
 
 def demand_arrivals(demands: Sequence[ModelDemand], seed: int) -> Iterator[SimArrival]:
-    """Merged Poisson streams, one per model, lengths ~ uniform ±50% around bucket means."""
+    """Merged Poisson streams, one per model, lengths ~ uniform ±50% around bucket means;
+    each prompt its own segment (no shared prefix, promised: private KV blocks)."""
     rng = random.Random(f"gpufleet-plan-check/{seed}")
     total = sum(d.requests_per_s for d in demands)
     now, index = 0.0, 0
@@ -48,7 +49,11 @@ def demand_arrivals(demands: Sequence[ModelDemand], seed: int) -> Iterator[SimAr
         output = max(1, int(b.output_tokens * rng.uniform(0.5, 1.5)))
         prompt = min(prompt, d.context_length - output - 1)
         yield SimArrival(
-            index, now, d.model, SyntheticPrompt(((seed * 1_000_003 + index, prompt),)), output
+            index,
+            now,
+            d.model,
+            SyntheticPrompt(((seed * 1_000_003 + index, prompt),), unique_from=0),
+            output,
         )
         index += 1
 

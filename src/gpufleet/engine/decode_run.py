@@ -113,7 +113,7 @@ def plan(
             min_left = left
         context += computed
         # Step j decodes up to end = computed + 1 + j; it needs a block once end > capacity.
-        first_alloc.append((len(seq.block_ids) + seq.num_private) * block_size - computed)
+        first_alloc.append(seq.num_blocks * block_size - computed)
     finishes = min_left <= max_steps  # the last planned step finishes a request
     num_steps = min_left if finishes else max_steps
     num_free = scheduler.pool.num_free_blocks
@@ -255,7 +255,7 @@ def settle(scheduler: Scheduler, run: DecodePlan, now_s: float) -> tuple[int, li
             if caching:
                 _cache_decoded_blocks(pool, seq, end, block_size)
             else:
-                seq.event_at = (len(seq.block_ids) + seq.num_private) * block_size + 1
+                seq.event_at = seq.num_blocks * block_size + 1
         seq.num_computed_tokens = end
         seq.num_tokens = end + 1
         out = seq.num_output_tokens + num_steps

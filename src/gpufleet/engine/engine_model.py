@@ -184,7 +184,7 @@ class EngineModel:
             max_tokens=seq.max_tokens,
             num_cached_prompt_tokens=seq.num_cached_prompt_tokens,
             num_preemptions=seq.num_preemptions,
-            num_blocks=len(seq.block_ids) + seq.num_private,
+            num_blocks=seq.num_blocks,
             lora=seq.lora,
         )
 

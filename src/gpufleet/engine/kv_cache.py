@@ -22,7 +22,8 @@ O(1) in the number of blocks.
 
 **Private blocks** (`allocate_private`, `free_private`): blocks whose hash no
 other request can produce and whose own request will never look up (its prompt
-is unique from there on, or they hold its output, and it was never preempted).
+is promised unique from there on, so every later block, output included, is its
+own; and it was never preempted).
 No lookup can hit them, so they carry no id and no hash: the pool counts them,
 and a request's freed private blocks are one *run* entry in the free queue, at
 the place its blocks would have taken, evicted deepest first like the blocks it
@@ -145,25 +146,9 @@ class KvBlockPool:
         their ids (a block that was never used or private gets a fresh or spare id).
 
         Precondition: ``num_blocks ≤ num_free_blocks`` (checked by the caller)."""
-        ref_count = self._ref_count
         blocks: list[int] = []
-        num_fresh = min(num_blocks, self._num_fresh)
-        if num_fresh:
-            self._num_fresh -= num_fresh
-            self._mint(num_fresh, blocks)
-        left = num_blocks - num_fresh
-        free = self._free
-        while left:
-            entry, _none = free.popitem(last=False)
-            if isinstance(entry, PrivateRun):
-                taken = self._take_from_run(entry, left)
-                self._mint(taken, blocks)
-                left -= taken
-                continue
-            self._num_queued -= 1
-            self._evict(entry)
-            blocks.append(entry)
-            left -= 1
+        self._take(num_blocks, blocks)
+        ref_count = self._ref_count
         for block in blocks:
             ref_count[block] = 1
         return blocks
@@ -173,18 +158,29 @@ class KvBlockPool:
         evicting their cache entries: the same blocks `allocate` would take.
 
         Precondition: ``num_blocks ≤ num_free_blocks`` (checked by the caller)."""
+        self._take(num_blocks, None)
+
+    def _take(self, num_blocks: int, ids: list[int] | None) -> None:
+        """Pop ``num_blocks`` from the head of the free queue, evicting their cache
+        entries; with ``ids``, append their ids to it (minted for never-used and private
+        blocks), else the blocks go private (their ids become spare)."""
         num_fresh = min(num_blocks, self._num_fresh)
         self._num_fresh -= num_fresh
+        if ids is not None:
+            self._mint(num_fresh, ids)
         left = num_blocks - num_fresh
         free = self._free
         while left:
             entry, _none = free.popitem(last=False)
             if isinstance(entry, PrivateRun):
-                left -= self._take_from_run(entry, left)
+                taken = self._take_from_run(entry, left)
+                if ids is not None:
+                    self._mint(taken, ids)
+                left -= taken
                 continue
             self._num_queued -= 1
             self._evict(entry)
-            self._spare_ids.append(entry)
+            (self._spare_ids if ids is None else ids).append(entry)
             left -= 1
 
     def adopt_private(self, num_blocks: int) -> list[int]:

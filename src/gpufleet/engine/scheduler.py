@@ -249,12 +249,9 @@ class Scheduler:
                 break
             waiting.popleft()
             pool.touch(hits)
-            num_with_ids = min(num_blocks, seq.first_private)
-            seq.block_ids = hits + pool.allocate(num_with_ids - len(hits))
-            if num_blocks > num_with_ids:
-                pool.allocate_private(num_blocks - num_with_ids)
-                seq.num_private = num_blocks - num_with_ids
             seq.num_cached_blocks = len(hits)
+            seq.block_ids = hits  # grown in place: ``hits`` is not read again
+            self._grow(seq, num_blocks)
             seq.status = "running"
             running.append(seq)
             if seq.lora is not None:
@@ -328,30 +325,36 @@ class Scheduler:
         """Allocate blocks so ``seq`` holds ``end`` tokens, preempting the newest
         running requests as needed; False when ``seq`` itself was preempted."""
         pool = self.pool
-        num_held = len(seq.block_ids) + seq.num_private
         num_blocks = -(-end // self._block_size)
-        if num_blocks > num_held:
-            while num_blocks - num_held > pool.num_free_blocks:
+        num_needed = num_blocks - seq.num_blocks
+        if num_needed > 0:
+            while num_needed > pool.num_free_blocks:
                 victim = self.running.pop()
                 self._preempt(victim)
                 preempted.append(victim)
                 if victim is seq:
                     return False
-            num_with_ids = min(num_blocks, seq.first_private)
-            if num_with_ids > num_held:
-                seq.block_ids += pool.allocate(num_with_ids - num_held)
-                num_held = num_with_ids
-            if num_blocks > num_held:
-                pool.allocate_private(num_blocks - num_held)
-                seq.num_private += num_blocks - num_held
+            self._grow(seq, num_blocks)
         self._cache_full_blocks(seq, end)
         return True
+
+    def _grow(self, seq: SequenceState, num_blocks: int) -> None:
+        """Allocate blocks so ``seq`` holds ``num_blocks``: with ids below its
+        ``first_private``, private from there on (free blocks checked by the caller)."""
+        num_held = seq.num_blocks
+        num_with_ids = min(num_blocks, seq.first_private)
+        if num_with_ids > num_held:
+            seq.block_ids += self.pool.allocate(num_with_ids - num_held)
+            num_held = num_with_ids
+        if num_blocks > num_held:
+            self.pool.allocate_private(num_blocks - num_held)
+            seq.num_private += num_blocks - num_held
 
     def _cache_full_blocks(self, seq: SequenceState, end: int) -> None:
         """Cache the blocks ``end`` tokens fill (only known tokens), reset ``event_at``."""
         block_size = self._block_size
         if not self._caching:
-            seq.event_at = (len(seq.block_ids) + seq.num_private) * block_size + 1
+            seq.event_at = seq.num_blocks * block_size + 1
             return
         num_full = min(end, seq.num_tokens) // block_size
         num_cached = seq.num_cached_blocks

@@ -95,7 +95,7 @@ class SequenceState:
     def next_event(self, block_size: int) -> int:
         """``event_at`` once ``num_cached_blocks`` are cached: the next allocation, or
         the next block to cache when it is not private."""
-        capacity = (len(self.block_ids) + self.num_private) * block_size + 1
+        capacity = self.num_blocks * block_size + 1
         num_cached = self.num_cached_blocks
         if num_cached >= self.first_private:
             return capacity

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -45,14 +45,13 @@ class MaxScorePicker(_SeededPicker):
         chosen = -1
         for _ in range(tie + 1):  # the tie-th candidate with the best score
             chosen = scores.index(best, chosen + 1)
-        candidates, totals = list(endpoints), list(scores)
 
-        def ranking() -> tuple[tuple[EndpointView, ...], dict[str, float]]:
-            order = sorted(range(len(candidates)), key=totals.__getitem__, reverse=True)
-            order[0], order[tie] = order[tie], order[0]  # ties keep candidate order
-            return _ranked(candidates, totals, order)
+        def order(totals: Sequence[float]) -> list[int]:
+            ranked = sorted(range(len(totals)), key=totals.__getitem__, reverse=True)
+            ranked[0], ranked[tie] = ranked[tie], ranked[0]  # ties keep candidate order
+            return ranked
 
-        return RoutingDecision(candidates[chosen], num_candidates=len(candidates), ranking=ranking)
+        return _decision(endpoints, scores, chosen, order)
 
 
 @dataclass
@@ -74,25 +73,33 @@ class PowerOfTwoPicker(_SeededPicker):
     ) -> RoutingDecision:
         count = len(endpoints)
         if count == 1:
-            return _decision(endpoints, scores, [0])
+            return _decision(endpoints, scores, 0, lambda _: [0])
         first, second = self._rng.sample(range(count), 2)
         chosen = first if scores[first] >= scores[second] else second
-        rest = sorted((i for i in range(count) if i != chosen), key=lambda i: -scores[i])
-        return _decision(endpoints, scores, [chosen, *rest])
+
+        def order(totals: Sequence[float]) -> list[int]:
+            rest = sorted((i for i in range(count) if i != chosen), key=lambda i: -totals[i])
+            return [chosen, *rest]
+
+        return _decision(endpoints, scores, chosen, order)
 
 
 def _decision(
-    endpoints: Sequence[EndpointView], scores: Sequence[float], order: Sequence[int]
+    endpoints: Sequence[EndpointView],
+    scores: Sequence[float],
+    chosen: int,
+    order: Callable[[Sequence[float]], list[int]],
 ) -> RoutingDecision:
-    fallbacks, by_id = _ranked(endpoints, scores, order)
-    return RoutingDecision(endpoints[order[0]], fallbacks, by_id, num_candidates=len(endpoints))
+    """The decision for ``endpoints[chosen]``; ``order(scores)`` (every candidate, the
+    chosen first) ranks the fallbacks and scores when they are first read, on copies of
+    the candidates and scores as they are now."""
+    candidates, totals = list(endpoints), list(scores)
 
+    def ranking() -> tuple[tuple[EndpointView, ...], dict[str, float]]:
+        ranked = order(totals)
+        return (
+            tuple(candidates[i] for i in ranked[1:]),
+            {candidates[i].id: totals[i] for i in ranked},
+        )
 
-def _ranked(
-    endpoints: Sequence[EndpointView], scores: Sequence[float], order: Sequence[int]
-) -> tuple[tuple[EndpointView, ...], dict[str, float]]:
-    """(fallbacks: ``order[1:]``, scores by endpoint id in ``order``)."""
-    return (
-        tuple(endpoints[i] for i in order[1:]),
-        {endpoints[i].id: scores[i] for i in order},
-    )
+    return RoutingDecision(candidates[chosen], num_candidates=len(candidates), ranking=ranking)

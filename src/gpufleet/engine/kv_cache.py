@@ -148,10 +148,7 @@ class KvBlockPool:
         Precondition: ``num_blocks ≤ num_free_blocks`` (checked by the caller)."""
         blocks: list[int] = []
         self._take(num_blocks, blocks)
-        ref_count = self._ref_count
-        for block in blocks:
-            ref_count[block] = 1
-        return blocks
+        return self._hold(blocks)
 
     def allocate_private(self, num_blocks: int) -> None:
         """Take ``num_blocks`` least recently freed blocks as private blocks (module doc),
@@ -188,6 +185,10 @@ class KvBlockPool:
         hashed: it is being preempted); the blocks stay held."""
         blocks: list[int] = []
         self._mint(num_blocks, blocks)
+        return self._hold(blocks)
+
+    def _hold(self, blocks: list[int]) -> list[int]:
+        """Give the newly taken ``blocks`` their one reference; ``blocks``."""
         ref_count = self._ref_count
         for block in blocks:
             ref_count[block] = 1

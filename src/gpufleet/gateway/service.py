@@ -7,7 +7,6 @@ requests finish for up to ``gateway.shutdown_grace_s``, then close.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from gpufleet.api.app import GatewayApp
 from gpufleet.api.server import HttpServer
 from gpufleet.backends.discovery_k8s import run_kubernetes_discovery
+from gpufleet.collector import settle_heap
 from gpufleet.config import FleetConfig
 from gpufleet.errors import GpufleetError
 from gpufleet.gateway.access_log import AccessLog
@@ -73,13 +73,13 @@ class Gateway:
             for task in self.discovery:
                 if task.done() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
-        # Everything built so far lives as long as the process: move it out of the
-        # collector's sight, so a full collection on the request path walks only
-        # request garbage (a long-tail latency fix measured by bench-overhead).
         if self.proxy.tenancy is not None:  # tenancy: load the key hashes kept in Redis
             await self.proxy.tenancy.start()
-        gc.collect()
-        gc.freeze()
+        # Everything built so far lives as long as the process: out of the collector's
+        # sight, so a full collection on the request path walks only request objects (a
+        # long-tail latency fix measured by bench-overhead), and fewer full collections
+        # under a flood of queued requests (bench-routing's overload run)
+        settle_heap()
         self.port = await self.server.start(host, port)
         self.host = host
         return self.port

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gpufleet.api.server import HttpServer
+from gpufleet.collector import settle_heap
 from gpufleet.engine.config import EngineConfig, SpeculativeConfig
 from gpufleet.engine.engine_model import EngineModel
 from gpufleet.engine.latency import RooflineLatency
@@ -131,6 +132,7 @@ async def serve_replicas(options: ReplicaOptions, host: str, ports: Sequence[int
             file=sys.stderr,
             flush=True,
         )
+    settle_heap()  # the engines' start-up state out of the collector's sight
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

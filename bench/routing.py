@@ -5,9 +5,11 @@ time, vLLM's ``--stream-interval`` to keep the SSE traffic affordable on 2 cores
 replicas are served by ``--engine-processes`` processes, one per core, each replica still
 its own engine, KV cache, port and /metrics), then
 for each routing profile — on fresh engines, so prefix caches start cold — a gateway
-and ``gpufleet bench`` with a multi-turn workload: many users in conversations over a few
-long shared system prompts, Poisson arrivals at 50%, 80% and 100% of the fleet's
-capacity (calibrated first: the round-robin fleet's closed-loop throughput), in
+and ``gpufleet bench`` with a multi-turn workload: many users in conversations over a
+few long shared system prompts (``--workload``: ``long-context``, the default, or
+``short-context``, the one of runs before 2026-11-25), Poisson arrivals at 50%, 80% and
+100% of the fleet's capacity (calibrated first: the round-robin fleet's closed-loop
+throughput), in
 ``--rounds`` rounds (default 3) where the profiles take turns going first; each figure
 is the median over the rounds, and the targets compare profiles within each round (the
 machine is noisy: a paired ratio per round, then their median). Latencies
@@ -17,7 +19,8 @@ spread come from the engines' own /metrics. Then an overload run (default profil
 (low-priority) flood, against the interactive stream's unloaded TTFT.
 
     .venv/bin/python bench/routing.py [--duration 12] [--speed 10]
-    .venv/bin/python bench/routing.py --loads '' --capacity 598   # the overload run only
+    .venv/bin/python bench/routing.py --loads '' --capacity 485   # the overload run only
+    .venv/bin/python bench/routing.py --workload short-context    # the earlier workload
 
 Writes bench/results/routing.json and prints the table.
 """
@@ -36,6 +39,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +51,38 @@ RESULTS = ROOT / "bench" / "results" / "routing.json"
 GPUFLEET = [sys.executable, "-m", "gpufleet"]
 MODEL = "llama-3-8b"
 PROFILES = ("round-robin", "least-load", "default")
-WORKLOAD = [
-    "--workload", "multi-turn", "--users", "157", "--system-prompts", "8",
-    "--system-prompt-tokens", "512", "--turns", "10", "--prompt-tokens", "128",
-    "--max-tokens", "128", "--max-prompt-tokens", "3500",
-]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A bench workload: ``gpufleet bench``'s arguments and the engines' memory it assumes."""
+
+    args: tuple[str, ...]
+    max_model_len: int
+    gpu_memory_utilization: float
+    """Low on purpose: a replica's KV cache holds only some of the users' histories, so
+    where a request goes decides whether its history is still cached."""
+
+
+_USERS = ("--workload", "multi-turn", "--users", "157", "--system-prompts", "8")
 # 157 users: co-prime with the 8 replicas. The workload hands arrival i to user i mod N;
 # with N a multiple of 8, round-robin would pin every user to one replica by accident.
+_LONG_CONTEXT = (
+    *_USERS, "--system-prompt-tokens", "1024", "--turns", "15", "--prompt-tokens", "128",
+    "--max-tokens", "128", "--max-prompt-tokens", "5000",
+)  # fmt: skip
+_SHORT_CONTEXT = (
+    *_USERS, "--system-prompt-tokens", "512", "--turns", "10", "--prompt-tokens", "128",
+    "--max-tokens", "128", "--max-prompt-tokens", "3500",
+)  # fmt: skip
+WORKLOADS = {
+    # 1,024-token system prompts, conversations of up to 15 turns / 5,000 tokens on
+    # 8k-context replicas (the default from 2026-11-25)
+    "long-context": Workload(_LONG_CONTEXT, max_model_len=8192, gpu_memory_utilization=0.4),
+    # the workload of every run before it: 512-token system prompts, up to 10 turns /
+    # 3,500 tokens on 4k-context replicas
+    "short-context": Workload(_SHORT_CONTEXT, max_model_len=4096, gpu_memory_utilization=0.3),
+}
 
 
 def free_port() -> int:
@@ -119,7 +148,7 @@ class Fleet:
                 "--served-model-name", MODEL, "--speed", str(args.speed),
                 "--stream-interval", str(args.stream_interval),
                 "--gpu-memory-utilization", str(args.gpu_memory_utilization),
-                "--max-model-len", "4096",
+                "--max-model-len", str(args.max_model_len),
             ])  # fmt: skip
             for port in group:
                 wait_ok(f"http://127.0.0.1:{port}/health", process)
@@ -127,7 +156,7 @@ class Fleet:
         port = free_port()
         config = {
             "gateway": {"access_log": "off"},
-            "models": [{"name": MODEL, "context_length": 4096}],
+            "models": [{"name": MODEL, "context_length": args.max_model_len}],
             "pools": [{"name": "h100", "gpu": "h100-sxm", "price_usd_per_gpu_hour": 6.88,
                        "deployments": [{"model": MODEL, "endpoints": self.engine_urls}]}],
             "routing": {"profile": profile},
@@ -165,9 +194,11 @@ class Fleet:
                 process.wait()
 
 
-def run_bench(url: str, extra: list[str], out: Path, duration: float, seed: int) -> dict[str, Any]:
+def run_bench(
+    url: str, workload: Workload, extra: list[str], out: Path, duration: float, seed: int
+) -> dict[str, Any]:
     command = [
-        *GPUFLEET, "bench", "--url", url, "--model", MODEL, "-q", *WORKLOAD,
+        *GPUFLEET, "bench", "--url", url, "--model", MODEL, "-q", *workload.args,
         "--duration", str(duration), "--seed", str(seed), "--json", str(out), *extra,
     ]  # fmt: skip
     subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -218,7 +249,8 @@ def calibrate(args: argparse.Namespace, workdir: Path) -> float:
     fleet = Fleet(args, "round-robin", workdir)
     try:
         run = run_bench(
-            fleet.url, ["--concurrency", str(args.replicas * args.calibration_depth)],
+            fleet.url, args.workload,
+            ["--concurrency", str(args.replicas * args.calibration_depth)],
             workdir / "calibrate.json", args.duration, seed=99,
         )  # fmt: skip
     finally:
@@ -243,16 +275,27 @@ def main() -> None:
         help="repeats of every profile at every load; figures are medians over the rounds",
     )  # fmt: skip
     parser.add_argument("--stream-interval", type=int, default=16)
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.3)
+    parser.add_argument(
+        "--workload", choices=sorted(WORKLOADS), default="long-context",
+        help="the conversations' shape (see WORKLOADS)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--gpu-memory-utilization", type=float, default=None, help="default: the workload's"
+    )
     parser.add_argument("--calibration-depth", type=int, default=12)
     parser.add_argument("--capacity", type=float, default=None, help="skip calibration (wall rps)")
     args = parser.parse_args()
     if args.replicas < 1 or args.engine_processes < 1 or args.rounds < 1:
         parser.error("--replicas, --engine-processes and --rounds must be at least 1")
+    args.workload = WORKLOADS[args.workload]
+    args.max_model_len = args.workload.max_model_len
+    if args.gpu_memory_utilization is None:
+        args.gpu_memory_utilization = args.workload.gpu_memory_utilization
     loads = [float(x) for x in args.loads.split(",") if x.strip()]  # "": the overload run only
     report: dict[str, Any] = {
         "benchmark": "routing", "python": platform.python_version(), "nproc": os.cpu_count(),
-        "settings": {**vars(args), "workload": WORKLOAD, "model": MODEL, "gpu": "h100-sxm"},
+        "settings": {**vars(args), "workload": list(args.workload.args), "model": MODEL,
+                     "gpu": "h100-sxm"},
         "results": {},
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="gpufleet-bench-routing-") as tmp:
@@ -294,7 +337,7 @@ def run_round(
                 before = fleet.counters()
                 out = workdir / f"{profile}-{load}.json"
                 rate = ["--rate", f"{capacity * load:.2f}"]
-                run = run_bench(fleet.url, rate, out, args.duration, seed=1 + number)
+                run = run_bench(fleet.url, args.workload, rate, out, args.duration, seed=1 + number)
                 after = fleet.counters()
                 row = summarise(run, before, after, args.speed, args.stream_interval)
                 results.setdefault(profile, {})[str(load)] = row
@@ -341,17 +384,18 @@ def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[s
     fleet = Fleet(args, "default", workdir)
     interactive = ["--header", "x-request-class: interactive"]
     try:
-        alone = run_bench(fleet.url, [*interactive, "--rate", f"{capacity * 0.1:.2f}"],
+        rate = ["--rate", f"{capacity * 0.1:.2f}"]
+        alone = run_bench(fleet.url, args.workload, [*interactive, *rate],
                           workdir / "alone.json", args.duration, seed=5)  # fmt: skip
         flood_out = workdir / "flood.json"
         flood = subprocess.Popen([
-            *GPUFLEET, "bench", "--url", fleet.url, "--model", MODEL, "-q", *WORKLOAD,
+            *GPUFLEET, "bench", "--url", fleet.url, "--model", MODEL, "-q", *args.workload.args,
             "--header", "x-request-class: batch", "--header", "x-request-deadline-ms: 20000",
             "--no-stream",
             "--rate", f"{capacity * 1.4:.2f}", "--duration", str(args.duration),
             "--seed", "6", "--json", str(flood_out),
         ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        loaded = run_bench(fleet.url, [*interactive, "--rate", f"{capacity * 0.1:.2f}"],
+        loaded = run_bench(fleet.url, args.workload, [*interactive, *rate],
                            workdir / "loaded.json", args.duration, seed=7)  # fmt: skip
         flood.wait(timeout=args.duration * 10)
         batch = json.loads(flood_out.read_text())["runs"][0]

@@ -9,12 +9,11 @@ and ``gpufleet bench`` with a multi-turn workload: many users in conversations o
 few long shared system prompts (``--workload``: ``long-context``, the default, or
 ``short-context``, the one of runs before 2026-11-25), Poisson arrivals at 50%, 80% and
 100% of the fleet's capacity (calibrated first: the round-robin fleet's closed-loop
-throughput), in
-``--rounds`` rounds (default 3) where the profiles take turns going first; each figure
-is the median over the rounds, and the targets compare profiles within each round (the
-machine is noisy: a paired ratio per round, then their median). Latencies
-are reported in model time (wall × speed). Cache hit rates, preemptions and the load
-spread come from the engines' own /metrics. Then an overload run (default profile,
+throughput), in ``--rounds`` rounds (default 3) where the profiles take turns going
+first; each figure is the median over the rounds, and the targets compare profiles
+within each round (the machine is noisy: a paired ratio per round, then their median).
+Latencies are reported in model time (wall × speed). Cache hit rates, preemptions and
+the load spread come from the engines' own /metrics. Then an overload run (default profile,
 150% of capacity) mixes a small interactive (high-priority) stream with a batch
 (low-priority) flood, against the interactive stream's unloaded TTFT.
 
@@ -148,7 +147,7 @@ class Fleet:
                 "--served-model-name", MODEL, "--speed", str(args.speed),
                 "--stream-interval", str(args.stream_interval),
                 "--gpu-memory-utilization", str(args.gpu_memory_utilization),
-                "--max-model-len", str(args.max_model_len),
+                "--max-model-len", str(args.workload.max_model_len),
             ])  # fmt: skip
             for port in group:
                 wait_ok(f"http://127.0.0.1:{port}/health", process)
@@ -156,7 +155,7 @@ class Fleet:
         port = free_port()
         config = {
             "gateway": {"access_log": "off"},
-            "models": [{"name": MODEL, "context_length": args.max_model_len}],
+            "models": [{"name": MODEL, "context_length": args.workload.max_model_len}],
             "pools": [{"name": "h100", "gpu": "h100-sxm", "price_usd_per_gpu_hour": 6.88,
                        "deployments": [{"model": MODEL, "endpoints": self.engine_urls}]}],
             "routing": {"profile": profile},
@@ -288,7 +287,6 @@ def main() -> None:
     if args.replicas < 1 or args.engine_processes < 1 or args.rounds < 1:
         parser.error("--replicas, --engine-processes and --rounds must be at least 1")
     args.workload = WORKLOADS[args.workload]
-    args.max_model_len = args.workload.max_model_len
     if args.gpu_memory_utilization is None:
         args.gpu_memory_utilization = args.workload.gpu_memory_utilization
     loads = [float(x) for x in args.loads.split(",") if x.strip()]  # "": the overload run only

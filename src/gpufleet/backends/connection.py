@@ -210,10 +210,13 @@ class ConnectionPool:
                 return conn
         loop = asyncio.get_running_loop()
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: UpstreamConnection(self), self._host, self._port),
-                timeout=connect_s,
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for returns (or raises) the inner
+            # result when a cancel arrives as the connect completes, swallowing the cancel,
+            # so a scrape loop being stopped went on forever against a replica gone away
+            async with asyncio.timeout(connect_s):
+                _, protocol = await loop.create_connection(
+                    lambda: UpstreamConnection(self), self._host, self._port
+                )
         except (TimeoutError, OSError) as exc:
             reason = "connect timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
             raise BackendUnavailable(

@@ -35,7 +35,8 @@ async def first_model(
 ) -> str:
     """The first model id the server lists; ``ConnectionError`` with the reason otherwise."""
     try:
-        return await asyncio.wait_for(_first_model(target, headers), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: it can swallow a cancel
+            return await _first_model(target, headers)
     except TimeoutError:
         raise ConnectionError(f"no answer within {timeout_s:g} s") from None
     except OSError as exc:

@@ -16,7 +16,6 @@ admit with this process's in-process limits. Each failure counts in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -91,8 +90,8 @@ class TenancyGuard:
     async def close(self) -> None:
         if self._refresher is not None:
             self._refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._refresher
+            # gather, not suppress(CancelledError): a cancel of close() itself still counts
+            await asyncio.gather(self._refresher, return_exceptions=True)
         if self.redis is not None:
             await self.redis.close()
 

@@ -19,6 +19,8 @@ from typing import IO
 import yaml
 
 STARTUP_TIMEOUT_S = 30.0
+EXIT_TIMEOUT_S = 15.0
+"""Longer than the gateway's default shutdown grace (10 s) for in-flight requests."""
 
 
 def free_port() -> int:
@@ -161,21 +163,27 @@ class ProcessGroup:
         return url
 
     def close(self) -> None:
+        """SIGTERM every process, wait for them all, and fail (after killing it) if one did
+        not exit within ``EXIT_TIMEOUT_S``: a server must shut down when asked."""
         for process in self.processes:
             if process.poll() is None:
                 try:
                     os.killpg(process.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     continue
+        deadline = time.monotonic() + EXIT_TIMEOUT_S
+        hung = []
         for process in self.processes:
             try:
-                process.wait(timeout=10)
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+                hung.append(f"{' '.join(map(str, process.args))}:\n{self.output(process)[-2000:]}")
             log = self.logs.pop(process.pid, None)
             if log is not None:
                 log.close()
+        assert not hung, f"ignored SIGTERM for {EXIT_TIMEOUT_S:g} s: " + "\n".join(hung)
 
 
 def fleet_config(

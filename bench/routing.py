@@ -40,7 +40,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -50,6 +50,7 @@ RESULTS = ROOT / "bench" / "results" / "routing.json"
 GPUFLEET = [sys.executable, "-m", "gpufleet"]
 MODEL = "llama-3-8b"
 PROFILES = ("round-robin", "least-load", "default")
+START_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ok(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+class StartFailed(Exception):
+    """A process of the fleet exited while starting; the message has its last output."""
+
+    def __init__(self, message: str, port_taken: bool):
+        super().__init__(message)
+        self.port_taken = port_taken
+
+
+def wait_ok(
+    url: str, process: subprocess.Popen[bytes], log: IO[bytes], timeout_s: float = 30.0
+) -> None:
+    """Wait for ``url`` to answer 200; `StartFailed` with ``log``'s tail if ``process`` exits."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{process.args} exited with {process.returncode}")
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+            raise StartFailed(
+                f"{process.args!s} exited with {process.returncode}: "
+                f"{output[-2000:].strip()}",
+                port_taken="address already in use" in output,
+            )
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -131,11 +149,21 @@ class Fleet:
     def __init__(self, args: argparse.Namespace, profile: str, workdir: Path):
         self.processes: list[subprocess.Popen[bytes]] = []
         self.engine_urls: list[str] = []
-        try:
-            self._start(args, profile, workdir)
-        except BaseException:
-            self.close()  # a failed start must not leave engines behind
-            raise
+        self.logs: dict[int, IO[bytes]] = {}
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._start(args, profile, workdir)
+                return
+            except StartFailed as exc:
+                self.close()
+                # a port found free can be taken before the engine binds it (by one of the
+                # thousands of outgoing connections of a run): new ports, a new try
+                if not exc.port_taken or attempt == START_ATTEMPTS - 1:
+                    raise SystemExit(str(exc)) from None
+                print(f"retrying the fleet's start: {exc}", file=sys.stderr, flush=True)
+            except BaseException:
+                self.close()  # a failed start must not leave engines behind
+                raise
 
     def _start(self, args: argparse.Namespace, profile: str, workdir: Path) -> None:
         ports = [free_port() for _ in range(args.replicas)]
@@ -150,7 +178,7 @@ class Fleet:
                 "--max-model-len", str(args.workload.max_model_len),
             ])  # fmt: skip
             for port in group:
-                wait_ok(f"http://127.0.0.1:{port}/health", process)
+                wait_ok(f"http://127.0.0.1:{port}/health", process, self.logs[process.pid])
         self.engine_urls = [f"http://127.0.0.1:{port}" for port in ports]
         port = free_port()
         config = {
@@ -160,22 +188,25 @@ class Fleet:
                        "deployments": [{"model": MODEL, "endpoints": self.engine_urls}]}],
             "routing": {"profile": profile},
             "admission": {"max_wait_s": 600},
-            # the gateway's clock-driven knobs scaled with the engines' time: 100 ms of
-            # model time between scrapes, as in production at real time
-            "scrape": {"interval_s": round(0.1 / args.speed, 4)},
+            # the gateway's clock-driven knobs scaled with the engines' time: by default
+            # 100 ms of model time between scrapes, as in production at real time
+            "scrape": {"interval_s": round(args.scrape_interval_ms / 1000 / args.speed, 4)},
         }  # fmt: skip
         path = workdir / f"fleet-{profile}.yaml"
         path.write_text(yaml.safe_dump(config))
         gateway = self._spawn(["serve", "-c", str(path), "--port", str(port)])
         self.url = f"http://127.0.0.1:{port}"
-        wait_ok(self.url + "/ready", gateway)
+        wait_ok(self.url + "/ready", gateway, self.logs[gateway.pid])
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        # stderr to a file, read only if the process fails to start (a pipe nobody drains
+        # would block a chatty process)
+        log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         process = subprocess.Popen(
-            [*GPUFLEET, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            [*GPUFLEET, *args], stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
         )  # fmt: skip
         self.processes.append(process)
+        self.logs[process.pid] = log
         return process
 
     def counters(self) -> list[dict[str, float]]:
@@ -191,6 +222,8 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            self.logs.pop(process.pid).close()
+        self.processes = []
 
 
 def run_bench(
@@ -281,6 +314,10 @@ def main() -> None:
     parser.add_argument(
         "--gpu-memory-utilization", type=float, default=None, help="default: the workload's"
     )
+    parser.add_argument(
+        "--scrape-interval-ms", type=float, default=100.0,
+        help="the gateway's scrape interval, in model time (the product default: 100)",
+    )  # fmt: skip
     parser.add_argument("--calibration-depth", type=int, default=12)
     parser.add_argument("--capacity", type=float, default=None, help="skip calibration (wall rps)")
     args = parser.parse_args()

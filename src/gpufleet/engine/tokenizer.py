@@ -2,10 +2,11 @@
 
 Algorithm: encode the text as UTF-8, pad it with NUL bytes to a multiple of 4,
 XOR it with ``crc32(model_key)`` repeated, read it as little-endian 32-bit words
-and map each word ``w`` to ``w mod vocab_size`` — all in C-level loops (one
-big-int XOR, one ``struct.unpack``, one ``map``). So one token ≈ 4 bytes, close
-to what BPE tokenizers give for English (≈ 4 characters per token), at
-≈ 15 ns per character and no Python bytecode per token.
+and map each word ``w`` to ``w mod vocab_size`` — all in numpy's C loops (one XOR,
+one modulo, one ``tolist``). So one token ≈ 4 bytes, close to what BPE tokenizers
+give for English (≈ 4 characters per token), at ≈ 4 ns per character (77 µs for a
+20 KB prompt; the big-int and ``struct`` version before took 307 µs) and no Python
+bytecode per token.
 
 Contract: pure and stable across processes and platforms (no ``hash()``).
 If two texts share a UTF-8 prefix of ``n`` bytes, their first ``n // 4`` token
@@ -16,8 +17,12 @@ straddles the end of the common prefix generally differs). Different
 
 from __future__ import annotations
 
-import struct
 import zlib
+
+import numpy as np
+
+_WORDS = 1 << 32
+"""Distinct 32-bit words: a vocabulary at least this large maps every word to itself."""
 
 
 def approx_token_ids(text: str, model_key: str, vocab_size: int = 32000) -> list[int]:
@@ -28,11 +33,11 @@ def approx_token_ids(text: str, model_key: str, vocab_size: int = 32000) -> list
     pad = -len(data) % 4
     if pad:
         data += b"\0" * pad
-    num_words = len(data) // 4
-    salt = zlib.crc32(model_key.encode("utf-8")).to_bytes(4, "little") * num_words
-    salted = int.from_bytes(data, "little") ^ int.from_bytes(salt, "little")
-    words = struct.unpack(f"<{num_words}I", salted.to_bytes(len(data), "little"))
-    return list(map(vocab_size.__rmod__, words))
+    words = np.frombuffer(data, dtype="<u4") ^ np.uint32(zlib.crc32(model_key.encode("utf-8")))
+    if vocab_size < _WORDS:
+        words %= np.uint32(vocab_size)
+    ids: list[int] = words.tolist()
+    return ids
 
 
 def approx_num_tokens(text: str) -> int:

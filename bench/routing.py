@@ -111,8 +111,7 @@ def wait_ok(
             log.seek(0)
             output = log.read().decode(errors="replace")
             raise StartFailed(
-                f"{process.args!s} exited with {process.returncode}: "
-                f"{output[-2000:].strip()}",
+                f"{process.args!s} exited with {process.returncode}: {output[-2000:].strip()}",
                 port_taken="address already in use" in output,
             )
         try:

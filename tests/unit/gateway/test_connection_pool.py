@@ -4,7 +4,6 @@ probe loop being stopped must stop, even against a replica that just went away."
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -13,20 +12,15 @@ import uvloop
 
 from gpufleet.backends.connection import ConnectionPool
 from gpufleet.errors import BackendUnavailable
+from tests.support.processes import free_port
 
 Runner = Callable[[Coroutine[Any, Any, list[str]]], list[str]]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def cancel_after_each_step(max_steps: int = 40) -> list[str]:
     """Start a connect to a refusing port, cancel it after 0, 1, 2, … loop steps; what each
     attempt ended in (the refusal lands within a few steps)."""
-    pool = ConnectionPool("e", "127.0.0.1", closed_port())
+    pool = ConnectionPool("e", "127.0.0.1", free_port())  # free: nobody listens
     outcomes = []
     for steps in range(max_steps):
         task = asyncio.get_running_loop().create_task(pool.acquire(1.0))

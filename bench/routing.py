@@ -13,12 +13,12 @@ throughput), in ``--rounds`` rounds (default 3) where the profiles take turns go
 first; each figure is the median over the rounds, and the targets compare profiles
 within each round (the machine is noisy: a paired ratio per round, then their median).
 Latencies are reported in model time (wall × speed). Cache hit rates, preemptions and
-the load spread come from the engines' own /metrics. Then an overload run (default profile,
-150% of capacity) mixes a small interactive (high-priority) stream with a batch
-(low-priority) flood, against the interactive stream's unloaded TTFT.
+the load spread come from the engines' own /metrics. Each round ends with an overload run
+(default profile, 150% of capacity): a small interactive (high-priority) stream under a
+batch (low-priority) flood, against the same stream's unloaded TTFT just before.
 
     .venv/bin/python bench/routing.py [--duration 12] [--speed 10]
-    .venv/bin/python bench/routing.py --loads '' --capacity 485   # the overload run only
+    .venv/bin/python bench/routing.py --loads '' --capacity 485   # the overload runs only
     .venv/bin/python bench/routing.py --workload short-context    # the earlier workload
 
 Writes bench/results/routing.json and prints the table.
@@ -299,11 +299,14 @@ def main() -> None:
         help="processes the replicas are spread over (one per core: fewer context switches)",
     )  # fmt: skip
     parser.add_argument(
-        "--loads", default="0.5,0.8,1.0", help="fractions of capacity; '' for the overload run only"
+        "--loads",
+        default="0.5,0.8,1.0",
+        help="fractions of capacity; '' for the overload runs only",
     )
     parser.add_argument(
         "--rounds", type=int, default=3,
-        help="repeats of every profile at every load; figures are medians over the rounds",
+        help="repeats of every profile at every load, and of the overload run; figures are "
+        "medians over the rounds",
     )  # fmt: skip
     parser.add_argument("--stream-interval", type=int, default=16)
     parser.add_argument(
@@ -325,7 +328,7 @@ def main() -> None:
     args.workload = WORKLOADS[args.workload]
     if args.gpu_memory_utilization is None:
         args.gpu_memory_utilization = args.workload.gpu_memory_utilization
-    loads = [float(x) for x in args.loads.split(",") if x.strip()]  # "": the overload run only
+    loads = [float(x) for x in args.loads.split(",") if x.strip()]  # "": the overload runs only
     report: dict[str, Any] = {
         "benchmark": "routing", "python": platform.python_version(), "nproc": os.cpu_count(),
         "settings": {**vars(args), "workload": list(args.workload.args), "model": MODEL,
@@ -339,12 +342,15 @@ def main() -> None:
         report["capacity_rps_model"] = capacity / args.speed
         print(f"fleet capacity: {capacity / args.speed:.1f} req/s (model time)", flush=True)
         rounds: list[dict[str, dict[str, Any]]] = []
-        for number in range(args.rounds if loads else 0):
-            rounds.append(run_round(args, workdir, capacity, loads, number))
+        overloads: list[dict[str, Any]] = []
+        for number in range(args.rounds):
+            if loads:
+                rounds.append(run_round(args, workdir, capacity, loads, number))
+            overloads.append(overload(args, workdir, capacity, number))
         report["rounds"] = rounds
         report["results"] = median_results(rounds)
         report["targets"] = round_targets(rounds)
-        report["priority"] = overload(args, workdir, capacity)
+        report["priority"] = overload_targets(overloads)
     if len(rounds) > 1:
         print(f"medians of {len(rounds)} rounds:")
         for profile, rows in report["results"].items():
@@ -411,26 +417,30 @@ def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[str, Any]:
-    """Interactive stream (10% of capacity) alone, then under a batch flood (150% in all).
+def overload(
+    args: argparse.Namespace, workdir: Path, capacity: float, number: int
+) -> dict[str, Any]:
+    """Interactive stream (10% of capacity) alone, then under a batch flood (150% in all),
+    on fresh engines: one paired measurement per round, like the profiles' targets.
     The batch flood asks for whole responses, as offline jobs do: it loads the engines
     the same, without 10 SSE events per request through a 2-core machine."""
     fleet = Fleet(args, "default", workdir)
     interactive = ["--header", "x-request-class: interactive"]
+    seed = 5 + 3 * number
     try:
         rate = ["--rate", f"{capacity * 0.1:.2f}"]
         alone = run_bench(fleet.url, args.workload, [*interactive, *rate],
-                          workdir / "alone.json", args.duration, seed=5)  # fmt: skip
+                          workdir / "alone.json", args.duration, seed=seed)  # fmt: skip
         flood_out = workdir / "flood.json"
         flood = subprocess.Popen([
             *GPUFLEET, "bench", "--url", fleet.url, "--model", MODEL, "-q", *args.workload.args,
             "--header", "x-request-class: batch", "--header", "x-request-deadline-ms: 20000",
             "--no-stream",
             "--rate", f"{capacity * 1.4:.2f}", "--duration", str(args.duration),
-            "--seed", "6", "--json", str(flood_out),
+            "--seed", str(seed + 1), "--json", str(flood_out),
         ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         loaded = run_bench(fleet.url, args.workload, [*interactive, *rate],
-                           workdir / "loaded.json", args.duration, seed=7)  # fmt: skip
+                           workdir / "loaded.json", args.duration, seed=seed + 2)  # fmt: skip
         flood.wait(timeout=args.duration * 10)
         batch = json.loads(flood_out.read_text())["runs"][0]
     finally:
@@ -445,13 +455,25 @@ def overload(args: argparse.Namespace, workdir: Path, capacity: float) -> dict[s
         "batch_errors": batch["errors"],
         "batch_ttft_p90_ms": (batch["latency_ms"]["ttft"]["p90"] or 0) * speed,
     }
+    result["ratio"] = (
+        result["interactive_loaded_ttft_p90_ms"] / result["interactive_alone_ttft_p90_ms"]
+    )
     print(
-        f"overload: interactive TTFT p90 {result['interactive_alone_ttft_p90_ms']:.0f} ms "
+        f"round {number + 1} overload: interactive TTFT p90 "
+        f"{result['interactive_alone_ttft_p90_ms']:.0f} ms "
         f"alone -> {result['interactive_loaded_ttft_p90_ms']:.0f} ms under a batch flood; "
         f"batch: {result['batch_completed']}/{result['batch_sent']} completed, "
-        f"errors {result['batch_errors']}, TTFT p90 {result['batch_ttft_p90_ms']:.0f} ms"
+        f"errors {result['batch_errors']}, TTFT p90 {result['batch_ttft_p90_ms']:.0f} ms",
+        flush=True,
     )
     return result
+
+
+def overload_targets(overloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """The overload target per round (interactive TTFT p90 under the flood / alone), then
+    the median over the rounds."""
+    ratios = [run["ratio"] for run in overloads]
+    return {"rounds": overloads, "ratio": {"rounds": ratios, "median": statistics.median(ratios)}}
 
 
 def print_row(profile: str, load: float, row: dict[str, Any], tag: str = "") -> None:
@@ -492,10 +514,9 @@ def round_targets(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
 def print_targets(report: dict[str, Any]) -> None:
     priority = report.get("priority")
     if priority:
-        ratio = (
-            priority["interactive_loaded_ttft_p90_ms"] / priority["interactive_alone_ttft_p90_ms"]
-        )
-        print(f"overload: interactive TTFT p90 ×{ratio:.2f} of its unloaded value (target ≤ 2)")
+        ratio = priority["ratio"]
+        print(f"overload, per round: interactive TTFT p90 ×{_listed(ratio['rounds'])} of its "
+              f"unloaded value, median ×{ratio['median']:.2f} (target ≤ 2)")  # fmt: skip
     targets = report.get("targets") or {}
     if not targets:
         return

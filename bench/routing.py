@@ -225,13 +225,20 @@ class Fleet:
         self.processes = []
 
 
-def run_bench(
+def bench_command(
     url: str, workload: Workload, extra: list[str], out: Path, duration: float, seed: int
-) -> dict[str, Any]:
-    command = [
+) -> list[str]:
+    """``gpufleet bench`` with ``workload`` for ``duration`` wall seconds, figures to ``out``."""
+    return [
         *GPUFLEET, "bench", "--url", url, "--model", MODEL, "-q", *workload.args,
         "--duration", str(duration), "--seed", str(seed), "--json", str(out), *extra,
     ]  # fmt: skip
+
+
+def run_bench(
+    url: str, workload: Workload, extra: list[str], out: Path, duration: float, seed: int
+) -> dict[str, Any]:
+    command = bench_command(url, workload, extra, out, duration, seed)
     subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return json.loads(out.read_text())["runs"][0]
 
@@ -432,13 +439,15 @@ def overload(
         alone = run_bench(fleet.url, args.workload, [*interactive, *rate],
                           workdir / "alone.json", args.duration, seed=seed)  # fmt: skip
         flood_out = workdir / "flood.json"
-        flood = subprocess.Popen([
-            *GPUFLEET, "bench", "--url", fleet.url, "--model", MODEL, "-q", *args.workload.args,
+        batch_flood = [
             "--header", "x-request-class: batch", "--header", "x-request-deadline-ms: 20000",
-            "--no-stream",
-            "--rate", f"{capacity * 1.4:.2f}", "--duration", str(args.duration),
-            "--seed", str(seed + 1), "--json", str(flood_out),
-        ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            "--no-stream", "--rate", f"{capacity * 1.4:.2f}",
+        ]  # fmt: skip
+        flood = subprocess.Popen(
+            bench_command(fleet.url, args.workload, batch_flood, flood_out, args.duration,
+                          seed=seed + 1),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         loaded = run_bench(fleet.url, args.workload, [*interactive, *rate],
                            workdir / "loaded.json", args.duration, seed=seed + 2)  # fmt: skip
         flood.wait(timeout=args.duration * 10)
